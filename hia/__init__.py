@@ -1,0 +1,42 @@
+"""hia: heuristic-guided inference-time alignment of black-box chat models."""
+
+from .aligner import Aligner, AsyncAligner
+from .attributes import Attribute, known_attributes, register_attribute
+from .budget import Budget
+from .errors import (
+    AuthenticationFailed,
+    BudgetExhausted,
+    ContextLengthExceeded,
+    EndpointError,
+    EndpointUnreachable,
+    GoalError,
+    HiaError,
+    InputError,
+    LocalModelsUnavailable,
+    LocalServerError,
+    OptimizerError,
+    RetriesExhausted,
+    RewardModelError,
+)
+from .filters import FilterSettings
+from .goal import Goal
+from .objectives import euclidean, goal_completion, max_error
+from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
+from .policy import AsyncChatPolicy, ChatPolicy
+from .rewards import Embedder, HeuristicRewardModel, LLMJudge, ReferenceRewardModel, ZeroShotHeuristic
+from .search import METHODS
+from .types import AlignmentResult, Candidate, Evaluation
+from .usage import Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aligner", "AsyncAligner", "AlignmentResult", "Candidate", "Evaluation", "Usage", "Budget", "Goal",
+    "Attribute", "register_attribute", "known_attributes", "euclidean", "max_error", "goal_completion",
+    "ChatPolicy", "AsyncChatPolicy", "PromptOptimizer", "LLMOptimizer", "TemplateOptimizer",
+    "HeuristicRewardModel", "ReferenceRewardModel", "ZeroShotHeuristic", "LLMJudge", "Embedder",
+    "FilterSettings", "METHODS",
+    "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
+    "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
+    "LocalModelsUnavailable", "LocalServerError",
+]

@@ -1,0 +1,263 @@
+"""One OpenAI-compatible chat endpoint: the official `openai` client plus retries and usage.
+
+The policy, the LLM optimizer and the LLM judge all talk to endpoints through this module, so
+they share one retry policy (tenacity: 429, 5xx, timeouts, connection errors and garbled
+replies are retried with exponential backoff, honouring Retry-After) and one way of turning
+failures into typed errors that never contain the API key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+import tenacity
+
+from . import _defaults as D
+from .errors import (
+    AuthenticationFailed,
+    ContextLengthExceeded,
+    EndpointError,
+    EndpointUnreachable,
+    RetriesExhausted,
+)
+from .usage import Usage
+
+Message = dict[str, str]
+
+_RETRYABLE = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APIConnectionError,  # includes APITimeoutError
+    openai.APIResponseValidationError,
+    json.JSONDecodeError,
+)
+_CONTEXT_PATTERN = re.compile(r"context|too long|maximum.*tokens|exceeds", re.IGNORECASE)
+
+
+@dataclass
+class ChatReply:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    # top_logprobs of the first generated token, {token: logprob}, when asked for
+    first_token_logprobs: dict[str, float] = field(default_factory=dict)
+
+
+def public_url(url: str | None) -> str:
+    """The URL without any user:password part, fit for messages and logs."""
+    if not url:
+        return "https://api.openai.com/v1 (default)"
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (Retry-After or retry-after-ms), if it said."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Exponential backoff with jitter, replaced by the server's Retry-After when it gives one."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._backoff = tenacity.wait_random_exponential(multiplier=initial, max=maximum)
+        self._maximum = maximum
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = _retry_after_seconds(exc) if exc else None
+        if asked is not None:
+            return min(asked, self._maximum)
+        return self._backoff(retry_state)
+
+
+def _status_excerpt(exc: openai.APIStatusError) -> str:
+    message = getattr(exc, "message", "") or ""
+    return re.sub(r"\s+", " ", str(message))[:300]
+
+
+class _EndpointBase:
+    """What the sync and async endpoints share: settings, request shaping, error mapping."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        role: str = "policy",
+        timeout: float = D.REQUEST_TIMEOUT_S,
+        max_retries: int = D.MAX_RETRIES,
+        retry_initial_wait: float = D.RETRY_INITIAL_WAIT_S,
+        retry_max_wait: float = D.RETRY_MAX_WAIT_S,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.role = role
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._retry_initial_wait = retry_initial_wait
+        self._retry_max_wait = retry_max_wait
+        # The key lives only in the client; it is never stored on this object or printed.
+        self._client_kwargs: dict[str, Any] = {
+            "api_key": api_key or "not-needed",
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": 0,  # tenacity retries instead, so retries are counted
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={public_url(self.base_url)!r}, role={self.role!r})"
+
+    def _retrying_kwargs(self, usage: Usage | None) -> dict[str, Any]:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            if usage is not None:
+                usage.record_retry(self.role)
+
+        return {
+            "retry": tenacity.retry_if_exception_type(_RETRYABLE),
+            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
+            "wait": _Wait(self._retry_initial_wait, self._retry_max_wait),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def _request(self, messages: Sequence[Message], params: dict[str, Any]) -> dict[str, Any]:
+        return {"model": self.model, "messages": list(messages), **{k: v for k, v in params.items() if v is not None}}
+
+    def _reply(self, completion: Any, usage: Usage | None) -> ChatReply:
+        try:
+            choice = completion.choices[0]
+            text = choice.message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise EndpointError(
+                f"{self.role} endpoint {public_url(self.base_url)} returned a reply without a message",
+                role=self.role,
+            ) from None
+        tokens = getattr(completion, "usage", None)
+        reply = ChatReply(
+            text=text,
+            prompt_tokens=int(getattr(tokens, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(tokens, "completion_tokens", 0) or 0),
+            finish_reason=getattr(choice, "finish_reason", None),
+        )
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        if content:
+            reply.first_token_logprobs = {t.token: t.logprob for t in (content[0].top_logprobs or [])}
+        if usage is not None:
+            usage.record_call(self.role, reply.prompt_tokens, reply.completion_tokens)
+        return reply
+
+    def _failure(self, exc: BaseException, usage: Usage | None) -> EndpointError:
+        if usage is not None:
+            usage.record_failure(self.role)
+        where = f"{self.role} endpoint {public_url(self.base_url)} (model {self.model!r})"
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return AuthenticationFailed(
+                f"{where} refused the API key (HTTP {exc.status_code}); check the key you passed "
+                "or the environment variable it came from",
+                role=self.role, status_code=exc.status_code,
+            )
+        if isinstance(exc, openai.BadRequestError) and _CONTEXT_PATTERN.search(_status_excerpt(exc)):
+            return ContextLengthExceeded(
+                f"{where}: the prompt does not fit in the model's context window "
+                f"({_status_excerpt(exc)}); shorten the prompt or lower max_tokens",
+                role=self.role, status_code=exc.status_code,
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return EndpointError(
+                f"{where} answered 404: {_status_excerpt(exc)}; check the base URL (it usually ends in /v1) "
+                "and the model name",
+                role=self.role, status_code=404,
+            )
+        if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+            return EndpointUnreachable(
+                f"{where} could not be reached after {self.max_retries + 1} attempts; is the server running "
+                "and the base URL right?",
+                role=self.role,
+            )
+        if isinstance(exc, _RETRYABLE):
+            status = getattr(exc, "status_code", None)
+            what = f"HTTP {status}" if status else type(exc).__name__
+            return RetriesExhausted(
+                f"{where} kept failing ({what}) through {self.max_retries + 1} attempts",
+                role=self.role, status_code=status,
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return EndpointError(
+                f"{where} answered HTTP {exc.status_code}: {_status_excerpt(exc)}",
+                role=self.role, status_code=exc.status_code,
+            )
+        return EndpointError(f"{where} failed: {type(exc).__name__}", role=self.role)
+
+
+class ChatEndpoint(_EndpointBase):
+    """Blocking twin, on `openai.OpenAI`."""
+
+    def __init__(self, model: str, *, client: openai.OpenAI | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.client = client or openai.OpenAI(**self._client_kwargs)
+
+    def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
+        request = self._request(messages, params)
+        try:
+            completion = tenacity.Retrying(**self._retrying_kwargs(usage))(
+                self.client.chat.completions.create, **request
+            )
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._failure(exc, usage) from None
+        return self._reply(completion, usage)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncChatEndpoint(_EndpointBase):
+    """Asyncio twin, on `openai.AsyncOpenAI`."""
+
+    def __init__(self, model: str, *, client: openai.AsyncOpenAI | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.client = client or openai.AsyncOpenAI(**self._client_kwargs)
+
+    async def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
+        request = self._request(messages, params)
+        async def attempt() -> Any:
+            # tenacity awaits only coroutine functions; openai's `create` is a plain function
+            # returning a coroutine, so it is wrapped.
+            return await self.client.chat.completions.create(**request)
+
+        try:
+            completion = await tenacity.AsyncRetrying(**self._retrying_kwargs(usage))(attempt)
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise self._failure(exc, usage) from None
+        return self._reply(completion, usage)
+
+    async def close(self) -> None:
+        await self.client.close()

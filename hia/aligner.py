@@ -1,0 +1,159 @@
+"""The engine: `AsyncAligner.align` and its blocking twin `Aligner.align`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Sequence
+
+from . import _defaults as D
+from ._loop import LoopThread
+from .budget import Budget
+from .errors import HiaError, InputError
+from .filters import FilterSettings
+from .goal import Goal
+from .objectives import get_objective
+from .optimizer import PromptOptimizer, TemplateOptimizer
+from .policy import Message, as_policy_fn
+from .rewards.base import HeuristicRewardModel, ReferenceRewardModel
+from .rewards.embeddings import Embedder, shared_embedder
+from .rewards.heuristic import ZeroShotHeuristic
+from .search import make_search
+from .search.base import SearchContext
+from .types import AlignmentResult
+
+
+def _check_prompt(prompt: object) -> str:
+    if not isinstance(prompt, str):
+        raise InputError(f"the prompt must be a string, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InputError("the prompt is empty; pass the question or instruction to align an answer for")
+    return prompt
+
+
+class AsyncAligner:
+    """Aligns answers of a black-box chat model to goals, under a budget of policy calls.
+
+    policy:     the expensive model: ChatPolicy, AsyncChatPolicy or any callable prompt -> text.
+    reference:  the reference reward model that scores its answers and picks the one returned.
+    optimizer:  proposes rewrites (default: TemplateOptimizer, which needs no model).
+    heuristic:  predicts scores from prompts for HIA's stage 2 (default: ZeroShotHeuristic).
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        reference: ReferenceRewardModel,
+        *,
+        optimizer: PromptOptimizer | None = None,
+        heuristic: HeuristicRewardModel | None = None,
+        embedder: Embedder | None = None,
+        method: str = D.DEFAULT_METHOD,
+        objective: str = D.DEFAULT_OBJECTIVE,
+        filters: FilterSettings | None = None,
+        seed: int = D.POLICY_BASE_SEED,
+        online_learning: bool = True,
+        hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND,
+        beam_width: int = D.BEAM_WIDTH,
+        beam_expansions: int = D.BEAM_EXPANSIONS,
+    ) -> None:
+        self.policy = policy
+        self._policy_fn = as_policy_fn(policy)
+        self.reference = reference
+        self.optimizer = optimizer or TemplateOptimizer()
+        self._heuristic = heuristic
+        self._embedder = embedder
+        self.method = method
+        self.objective = objective
+        self.filters = filters or FilterSettings()
+        self.seed = seed
+        self.online_learning = online_learning
+        self.search_options = {"hia_candidates": hia_candidates, "beam_width": beam_width,
+                               "beam_expansions": beam_expansions}
+        make_search(method, **self.search_options)  # fail now on an unknown method
+        get_objective(objective)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = shared_embedder()  # loaded only when a filter first needs it
+        return self._embedder
+
+    @property
+    def heuristic(self) -> HeuristicRewardModel:
+        if self._heuristic is None:
+            self._heuristic = ZeroShotHeuristic(self.embedder)
+        return self._heuristic
+
+    async def align(
+        self,
+        prompt: str,
+        goal: Goal | str | Mapping[str, float],
+        *,
+        budget: int | Budget = D.DEFAULT_BUDGET,
+        method: str | None = None,
+        objective: str | None = None,
+        messages: Sequence[Message] = (),
+    ) -> AlignmentResult:
+        """Spend at most `budget` policy calls and return the answer that best meets `goal`.
+
+        `messages` (a system prompt, earlier turns) go before the candidate prompt in every call.
+        `budget` may be a Budget shared with other alignments.
+        """
+        prompt = _check_prompt(prompt)
+        goal = Goal.coerce(goal)
+        shared = budget if isinstance(budget, Budget) else Budget(budget)
+        method = method or self.method
+        objective_name = objective or self.objective
+        search = make_search(method, **self.search_options)
+        filtered = getattr(search, "filtered", False)
+        result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=shared.total, objective=objective_name)
+        ctx = SearchContext(
+            prompt=prompt, goal=goal, budget=shared, objective=get_objective(objective_name),
+            policy=self._policy_fn, optimizer=self.optimizer, reference=self.reference,
+            heuristic=self.heuristic if filtered else self._heuristic,
+            embedder=self.embedder if filtered else None,  # type: ignore[arg-type]
+            result=result, filters=self.filters, context_messages=list(messages), base_seed=self.seed,
+            online_learning=self.online_learning,
+        )
+        start = time.perf_counter()
+        try:
+            await search.run(ctx)
+        finally:
+            result.usage.wall_seconds = time.perf_counter() - start
+        best = ctx.best()
+        answered = result.evaluated
+        if best:
+            result.chosen_id = best[0].id
+        elif answered:
+            result.chosen_id = answered[0].id  # answers came back but none could be scored
+        elif ctx.last_exception is not None:
+            exc = ctx.last_exception
+            exc.result = result  # type: ignore[attr-defined]  # paid work stays reachable
+            raise exc
+        return result
+
+
+class Aligner:
+    """Blocking twin of AsyncAligner: same arguments, same `align`."""
+
+    def __init__(self, policy: Any, reference: ReferenceRewardModel, **kwargs: Any) -> None:
+        self._async = AsyncAligner(policy, reference, **kwargs)
+        self._loop = LoopThread()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._async, name)
+
+    def align(self, prompt: str, goal: Goal | str | Mapping[str, float], **kwargs: Any) -> AlignmentResult:
+        return self._loop.run(self._async.align(prompt, goal, **kwargs))
+
+    def close(self) -> None:
+        self._loop.close()
+
+    def __enter__(self) -> "Aligner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Aligner", "AsyncAligner", "HiaError"]

@@ -1,0 +1,104 @@
+"""The response policy: the expensive black-box model whose calls the budget counts.
+
+`ChatPolicy` (blocking) and `AsyncChatPolicy` (asyncio) talk to any OpenAI-compatible endpoint.
+Any callable can stand in for them: ``fn(prompt) -> str`` or ``fn(prompt, seed=...) -> str``,
+plain or ``async``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Awaitable, Callable, Sequence
+
+from . import _defaults as D
+from ._chat import AsyncChatEndpoint, ChatEndpoint, ChatReply, Message
+from .usage import Usage
+
+PolicyFn = Callable[[Sequence[Message], int, Usage], Awaitable[ChatReply]]
+
+
+class _PolicyBase:
+    def __init__(
+        self,
+        *,
+        temperature: float = D.POLICY_TEMPERATURE,
+        max_tokens: int = D.POLICY_MAX_TOKENS,
+        **extra_params: Any,
+    ) -> None:
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.extra_params = extra_params  # passed through to chat.completions.create
+
+    def _params(self, seed: int | None) -> dict[str, Any]:
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": seed, **self.extra_params}
+
+
+class ChatPolicy(_PolicyBase):
+    """A chat model behind an OpenAI-compatible endpoint, called with `openai.OpenAI`."""
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self.endpoint = ChatEndpoint(model, base_url=base_url, api_key=api_key, client=client,
+                                     timeout=timeout, max_retries=max_retries, role="policy")
+
+    def complete(self, messages: Sequence[Message], *, seed: int | None = None, usage: Usage | None = None) -> ChatReply:
+        return self.endpoint.chat(messages, usage=usage, **self._params(seed))
+
+
+class AsyncChatPolicy(_PolicyBase):
+    """A chat model behind an OpenAI-compatible endpoint, called with `openai.AsyncOpenAI`."""
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self.endpoint = AsyncChatEndpoint(model, base_url=base_url, api_key=api_key, client=client,
+                                          timeout=timeout, max_retries=max_retries, role="policy")
+
+    async def complete(self, messages: Sequence[Message], *, seed: int | None = None,
+                       usage: Usage | None = None) -> ChatReply:
+        return await self.endpoint.chat(messages, usage=usage, **self._params(seed))
+
+
+def _accepts_seed(fn: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def as_policy_fn(policy: Any) -> PolicyFn:
+    """Adapt a policy object or a plain callable to what the searches await."""
+    if isinstance(policy, AsyncChatPolicy):
+        async def call_async_policy(messages: Sequence[Message], seed: int, usage: Usage) -> ChatReply:
+            return await policy.complete(messages, seed=seed, usage=usage)
+        return call_async_policy
+    if isinstance(policy, ChatPolicy):
+        async def call_sync_policy(messages: Sequence[Message], seed: int, usage: Usage) -> ChatReply:
+            return await asyncio.to_thread(policy.complete, messages, seed=seed, usage=usage)
+        return call_sync_policy
+    if not callable(policy):
+        raise TypeError(f"a policy is a ChatPolicy, an AsyncChatPolicy or a callable, got {type(policy).__name__}")
+
+    with_seed = _accepts_seed(policy)
+    is_async = inspect.iscoroutinefunction(policy) or inspect.iscoroutinefunction(getattr(policy, "__call__", None))
+
+    async def call_function(messages: Sequence[Message], seed: int, usage: Usage) -> ChatReply:
+        prompt = messages[-1]["content"]
+        kwargs = {"seed": seed} if with_seed else {}
+        if is_async:
+            text = await policy(prompt, **kwargs)
+        else:
+            text = await asyncio.to_thread(policy, prompt, **kwargs)
+        if isinstance(text, ChatReply):
+            reply = text
+        else:
+            reply = ChatReply(text=str(text))
+        usage.record_call("policy", reply.prompt_tokens, reply.completion_tokens)
+        return reply
+
+    return call_function

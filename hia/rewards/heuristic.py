@@ -1,0 +1,99 @@
+"""A zero-shot heuristic reward model on sentence embeddings.
+
+For each attribute it embeds a few prompts that ask for a high score and a few that ask for a
+low one. A candidate prompt's predicted score moves from the middle of the range toward the
+side whose anchors it resembles more; explicit cues in the prompt ("in one sentence",
+"step by step, in detail") push further. It is untrained, cheap, and good only at the
+direction of an effect; the trained heuristics come with the reward models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from ..attributes import get_attribute
+from .base import HeuristicRewardModel
+from .embeddings import Embedder, shared_embedder
+
+ANCHORS: dict[str, tuple[list[str], list[str]]] = {
+    # attribute: (prompts asking for a high score, prompts asking for a low score)
+    "helpfulness": (
+        ["Answer the question fully and usefully, covering everything I need to know.",
+         "Give a complete, practical and accurate answer to my request."],
+        ["Reply with anything, it does not matter if it answers the question.",
+         "Say something vague and unrelated."],
+    ),
+    "correctness": (
+        ["Answer accurately and include every relevant fact; double-check each claim.",
+         "Give a precise, factually correct and complete answer."],
+        ["Make something up, facts do not matter.",
+         "Guess wildly without checking anything."],
+    ),
+    "coherence": (
+        ["Answer clearly, in a well organised and consistent way.",
+         "Write a clear, logically structured answer."],
+        ["Answer in a rambling, jumbled and contradictory way.",
+         "Write disorganised fragments with no structure."],
+    ),
+    "complexity": (
+        ["Answer as an expert would, with technical vocabulary and in-depth analysis.",
+         "Explain with advanced, specialist terminology and deep technical detail."],
+        ["Explain it in simple words a child could understand.",
+         "Use plain, everyday language with no jargon."],
+    ),
+    "verbosity": (
+        ["Write a long, detailed, exhaustive answer over many paragraphs with examples.",
+         "Explain thoroughly, step by step, in depth, covering every aspect at length."],
+        ["Answer in one short sentence.",
+         "Be brief and concise: just a few words."],
+    ),
+}
+
+CUES: dict[str, tuple[str, str]] = {
+    # attribute: (regex of cues for a high score, regex of cues for a low score)
+    "verbosity": (
+        r"\b(detailed|in detail|thorough(ly)?|exhaustive|comprehensive|in depth|in-depth|step[- ]by[- ]step|"
+        r"paragraphs|at length|complete guide|elaborate)\b",
+        r"\b(one|a single|two|1|2) (short )?(sentence|sentences|line|lines|words?)\b|\b(brief(ly)?|concise(ly)?|"
+        r"short|succinct|in a few words|tl;?dr|one[- ]liner)\b",
+    ),
+    "complexity": (
+        r"\b(expert|technical|advanced|specialist|in-depth|rigorous|academic|jargon)\b",
+        r"\b(simple|plain|child|kid|beginner|everyday|easy) (words|language|terms)?\b|\bno jargon\b|\bELI5\b",
+    ),
+}
+
+
+class ZeroShotHeuristic(HeuristicRewardModel):
+    """Predicts attribute scores of the answer a prompt will get, from the prompt's embedding."""
+
+    def __init__(self, embedder: Embedder | None = None, *, gain: float = 6.0, cue_step: float = 0.6) -> None:
+        self.embedder = embedder or shared_embedder()
+        self.gain = gain  # how far a unit of anchor-similarity difference moves the prediction
+        self.cue_step = cue_step  # fraction of the half-range one matching cue adds
+        self._directions: dict[str, np.ndarray] = {}
+
+    def _direction(self, attribute: str) -> np.ndarray:
+        if attribute not in self._directions:
+            high, low = ANCHORS.get(attribute, ([get_attribute(attribute).high_means], [get_attribute(attribute).low_means]))
+            vectors = self.embedder.embed(list(high) + list(low))
+            self._directions[attribute] = vectors[: len(high)].mean(0) - vectors[len(high):].mean(0)
+        return self._directions[attribute]
+
+    def predict(self, prompts: Sequence[str], attributes: Sequence[str]) -> np.ndarray:
+        embeddings = self.embedder.embed(list(prompts))
+        out = np.empty((len(prompts), len(attributes)))
+        for j, name in enumerate(attributes):
+            attribute = get_attribute(name)
+            mid, half = (attribute.low + attribute.high) / 2, (attribute.high - attribute.low) / 2
+            signal = np.tanh(self.gain * (embeddings @ self._direction(name))) if len(prompts) else np.zeros(0)
+            if name in CUES:
+                high_cue, low_cue = CUES[name]
+                signal = signal + self.cue_step * np.array(
+                    [len(re.findall(high_cue, p, re.IGNORECASE)) - len(re.findall(low_cue, p, re.IGNORECASE))
+                     for p in prompts], dtype=float)
+            out[:, j] = np.clip(mid + half * signal, attribute.low, attribute.high)
+        return out

@@ -1,0 +1,96 @@
+"""A reference reward model that asks a chat model to grade, reading its score distribution.
+
+One call per (response, attribute), asking for a single digit 0-4 with `max_tokens=1` and
+`top_logprobs`; the score is the expected value of the digit under the model's distribution,
+which is smoother and more informative than the one digit it would print. The rubric comes
+last in the message so an endpoint that caches prompt prefixes (llama.cpp does) reads the
+question and answer once for all attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import _defaults as D
+from .._chat import AsyncChatEndpoint, ChatEndpoint, ChatReply, Message
+from ..attributes import get_attribute
+from ..errors import RewardModelError
+from ..usage import Usage
+from .base import ReferenceRewardModel
+
+DIGITS = "01234"
+
+
+def score_from_reply(reply: ChatReply) -> float:
+    """Expected digit 0-4 from the first token's top logprobs, else the digit the model wrote."""
+    weights = {d: 0.0 for d in DIGITS}
+    for token, logprob in reply.first_token_logprobs.items():
+        token = token.strip()
+        if token in weights:
+            weights[token] += math.exp(logprob)
+    total = sum(weights.values())
+    if total > 0:
+        return sum(int(d) * w for d, w in weights.items()) / total
+    match = re.search(r"[0-4]", reply.text)
+    if match:
+        return float(match.group())
+    raise RewardModelError(f"the judge answered {reply.text[:40]!r}, which holds no score from 0 to 4")
+
+
+class LLMJudge(ReferenceRewardModel):
+    """Grades (prompt, response) pairs on each attribute with a chat model's 0-4 distribution."""
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 concurrency: int = 4, max_response_chars: int = 4000, timeout: float = D.REQUEST_TIMEOUT_S,
+                 max_retries: int = D.MAX_RETRIES, **endpoint_kwargs: Any) -> None:
+        settings = dict(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                        role="judge", **endpoint_kwargs)
+        self.endpoint = AsyncChatEndpoint(model, **settings)
+        self._sync_endpoint = ChatEndpoint(model, **settings)
+        self.concurrency = concurrency
+        self.max_response_chars = max_response_chars
+
+    def messages(self, prompt: str, response: str, attribute: str) -> list[Message]:
+        a = get_attribute(attribute)
+        answer = response[: self.max_response_chars]
+        return [
+            {"role": "system", "content": "You are a strict, fair grader of answers."},
+            {"role": "user", "content": (
+                f"Question:\n{prompt}\n\nAnswer:\n{answer}\n\n"
+                f"Rate the {a.name} of the answer ({a.description}) from 0 to 4, where 0 means "
+                f"{a.low_means} and 4 means {a.high_means}. Reply with a single digit."
+            )},
+        ]
+
+    _PARAMS = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": D.JUDGE_TOP_LOGPROBS}
+
+    @staticmethod
+    def _to_scale(digit_score: float, attribute: str) -> float:
+        a = get_attribute(attribute)
+        return a.low + (a.high - a.low) * digit_score / 4.0
+
+    async def ascore(self, prompts: Sequence[str], responses: Sequence[str], attributes: Sequence[str], *,
+                     usage: Usage | None = None) -> np.ndarray:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(prompt: str, response: str, attribute: str) -> float:
+            async with gate:
+                reply = await self.endpoint.chat(self.messages(prompt, response, attribute), usage=usage, **self._PARAMS)
+            return self._to_scale(score_from_reply(reply), attribute)
+
+        jobs = [one(p, r, a) for p, r in zip(prompts, responses) for a in attributes]
+        values = await asyncio.gather(*jobs)
+        return np.array(values, dtype=float).reshape(len(responses), len(attributes))
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str], attributes: Sequence[str], *,
+              usage: Usage | None = None) -> np.ndarray:
+        values = [
+            self._to_scale(score_from_reply(self._sync_endpoint.chat(self.messages(p, r, a), usage=usage, **self._PARAMS)), a)
+            for p, r in zip(prompts, responses) for a in attributes
+        ]
+        return np.array(values, dtype=float).reshape(len(responses), len(attributes))

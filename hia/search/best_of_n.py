@@ -1,0 +1,16 @@
+"""Best-of-N: N samples of the goal-conditioned prompt (distinct seeds); the reference picks."""
+
+from __future__ import annotations
+
+from .base import Search, SearchContext
+
+
+class BestOfN(Search):
+    name = "best_of_n"
+
+    async def run(self, ctx: SearchContext) -> None:
+        root = ctx.seed_candidate()
+        samples = [root] + [ctx.add(root.prompt, round=0, source="seed") for _ in range(ctx.budget.remaining - 1)]
+        for i, sample in enumerate(samples, start=1):
+            sample.reason = f"sample {i} of {len(samples)}"
+        await ctx.evaluate(samples)
