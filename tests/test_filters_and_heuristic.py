@@ -1,0 +1,91 @@
+"""Stage 1 and the zero-shot heuristic with the real packaged embedding model."""
+
+import numpy as np
+import pytest
+
+from hia import FilterSettings, Goal, ZeroShotHeuristic
+from hia.filters import answer_reason, stage1, stage2
+from hia.objectives import euclidean
+from hia.rewards.embeddings import shared_embedder
+from hia.types import Candidate
+
+PROMPT = "How do I keep basil alive indoors?"
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return shared_embedder()
+
+
+def cands(*prompts):
+    return [Candidate(id=i, prompt=p, round=1, source="optimizer") for i, p in enumerate(prompts)]
+
+
+def test_stage1_drops_each_kind_of_bad_candidate(embedder):
+    pool = cands(
+        "How do I keep basil alive indoors? Answer in two sentences.",  # good
+        "",
+        "Sure! Basil needs six hours of sun and moist soil.",
+        "The stock market rose three percent today on strong earnings?",  # drifted
+        "How can I keep my basil alive indoors? Answer in two sentences.",  # near-duplicate of #0
+        "Basil needs light and water and a warm spot by the window.",  # a statement, asks nothing
+    )
+    kept = stage1(pool, PROMPT, embedder)
+    assert [c.id for c in kept] == [0]
+    reasons = {c.id: c.reason for c in pool}
+    assert reasons[1] == "empty"
+    assert reasons[2].startswith("answers instead of asking: opens like a reply")
+    assert reasons[3].startswith("drift: similarity")
+    assert reasons[4] == "near-duplicate of candidate #0"
+    assert reasons[5] == "answers instead of asking: no question or request in it"
+    assert all(c.dropped_by == "stage1" for c in pool[1:])
+    assert pool[0].similarity > 0.7 and pool[3].similarity < 0.45
+
+
+def test_stage1_drops_repeats_of_evaluated_prompts(embedder):
+    pool = cands("How do I keep basil alive indoors? Be brief.")
+    assert stage1(pool, PROMPT, embedder, earlier=["how do I keep basil alive indoors?  be brief."]) == []
+    assert pool[0].reason == "duplicate of a prompt already evaluated"
+
+
+def test_a_long_answer_is_not_a_prompt():
+    settings = FilterSettings()
+    long_text = "How to keep basil: " + "water it daily and give it sun " * 15
+    assert "words against the prompt's" in answer_reason(long_text, PROMPT, settings)
+    assert answer_reason("Explain in detail, with examples, how to keep basil alive indoors.", PROMPT, settings) is None
+
+
+def test_stage2_keeps_the_top_k_by_predicted_reward(embedder):
+    pool = cands(
+        "How do I keep basil alive indoors? Explain thoroughly, step by step, over several paragraphs.",
+        "How do I keep basil alive indoors? Answer in one short sentence.",
+        "How do I keep basil alive indoors?",
+    )
+    goal = Goal.parse("verbosity=4")
+    kept = stage2(pool, goal, ZeroShotHeuristic(embedder), euclidean, keep=1)
+    assert [c.id for c in kept] == [0]
+    assert pool[1].dropped_by == "stage2" and "rank 3 of 3" in pool[1].reason
+    assert pool[0].heuristic_reward > pool[2].heuristic_reward > pool[1].heuristic_reward
+
+
+def test_zero_shot_heuristic_shapes_ranges_and_directions(embedder):
+    h = ZeroShotHeuristic(embedder)
+    prompts = [
+        "What causes inflation? Answer in one short sentence.",
+        "Explain thoroughly, over several paragraphs, what causes inflation, with examples.",
+        "What causes inflation? Explain in simple words a child can understand.",
+        "What causes inflation? Give an expert, technical analysis with specialist terminology.",
+    ]
+    out = h.predict(prompts, ["verbosity", "complexity"])
+    assert out.shape == (4, 2) and np.all((out >= 0) & (out <= 4))
+    assert out[1, 0] > out[0, 0] + 1  # asking for paragraphs predicts more verbosity
+    assert out[3, 1] > out[2, 1] + 1  # asking for expert terms predicts more complexity
+
+
+def test_embedding_cache_prevents_recomputation(embedder):
+    before = embedder.encoded_texts
+    first = embedder.embed(["a fresh sentence about tea", "another about coffee"])
+    again = embedder.embed(["another about coffee", "a fresh sentence about tea"])
+    assert embedder.encoded_texts == before + 2
+    assert np.allclose(first[::-1], again)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)

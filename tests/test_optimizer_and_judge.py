@@ -1,0 +1,62 @@
+import asyncio
+
+import pytest
+
+from hia import Goal, RewardModelError, TemplateOptimizer
+from hia._chat import ChatReply
+from hia.optimizer import Feedback, LLMOptimizer, parse_rewrites
+from hia.rewards.judge import score_from_reply
+
+
+def test_parse_numbered_lines_and_labels():
+    text = ('Here are the prompts:\n1. "How do plants make food? Be brief."\n2) Prompt 2: Explain photosynthesis simply.\n'
+            "3. Question: ignored echo\n\n4. Briefly: how do plants eat?")
+    assert parse_rewrites(text) == [
+        "How do plants make food? Be brief.", "Explain photosynthesis simply.", "Briefly: how do plants eat?",
+    ]
+
+
+def test_parse_bullets_and_paragraphs():
+    assert parse_rewrites("- one way?\n* another way?") == ["one way?", "another way?"]
+    assert parse_rewrites("First prompt here?\n\nSecond   prompt\nhere?") == ["First prompt here?", "Second prompt here?"]
+    assert parse_rewrites("   ") == []
+
+
+def test_template_optimizer_is_deterministic_and_rotates():
+    goal = Goal.parse("verbosity=1")
+    a, b = TemplateOptimizer(), TemplateOptimizer()
+    first = asyncio.run(a.propose("Why is the sky blue?", goal, 3))
+    assert first == asyncio.run(b.propose("Why is the sky blue?", goal, 3))
+    assert len(set(first)) == 3 and all("Why is the sky blue?" in p and "very short" in p for p in first)
+    later = asyncio.run(a.propose("Why is the sky blue?", goal, 3))
+    assert not set(first) & set(later)
+
+
+def test_feedback_names_the_direction_to_move():
+    goal = Goal.parse("verbosity=1,helpfulness=4")
+    note = Feedback({"verbosity": 3.2, "helpfulness": 3.8}).describe(goal)
+    assert "verbosity was 3.2, wanted 1: ask for less verbosity" == note
+
+
+def test_llm_optimizer_request_carries_goal_meaning_and_examples():
+    opt = LLMOptimizer("m", base_url="http://127.0.0.1:9/v1")
+    messages = opt.messages("Why is the sky blue?", Goal.parse("verbosity=0,complexity=4"), 6)
+    roles = [m["role"] for m in messages]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "very short" in messages[-1]["content"] and "expert" in messages[-1]["content"]
+    assert "Write 6 rewritten prompts" in messages[-1]["content"]
+
+
+def test_judge_reads_the_expected_digit_from_top_logprobs():
+    import math
+
+    reply = ChatReply(text="3", first_token_logprobs={"3": math.log(0.5), " 4": math.log(0.25), "2": math.log(0.25), "x": -1})
+    assert score_from_reply(reply) == pytest.approx(3.0)
+    reply = ChatReply(text="4", first_token_logprobs={"4": math.log(0.9), "0": math.log(0.1)})
+    assert score_from_reply(reply) == pytest.approx(3.6)
+
+
+def test_judge_falls_back_to_the_printed_digit_and_fails_clearly():
+    assert score_from_reply(ChatReply(text="Score: 2")) == 2.0
+    with pytest.raises(RewardModelError, match="holds no score"):
+        score_from_reply(ChatReply(text="great answer"))
