@@ -19,6 +19,7 @@ class Attribute:
     description: str
     low_means: str  # what a low score looks like, in words the optimizer and judge understand
     high_means: str
+    levels: tuple[str, ...] = ()  # optional rubric: what each whole score from low to high means
 
     def describe(self, target: float) -> str:
         """A plain sentence saying what `target` on this attribute asks for."""
@@ -38,26 +39,35 @@ HELPSTEER_ATTRIBUTES = (
         "helpfulness", 0, 4,
         "how well the response meets the request overall",
         "unhelpful, ignores the request", "fully answers the request, very useful",
+        ("refuses, is off-topic or useless", "barely addresses the request", "partly answers it",
+         "answers it well with minor gaps", "answers it fully and usefully"),
     ),
     Attribute(
         "correctness", 0, 4,
         "whether all pertinent facts are included and free of errors",
         "wrong or missing facts", "complete and factually correct",
+        ("wrong or made up", "mostly wrong or missing key facts", "some errors or omissions",
+         "correct with small omissions", "fully correct and complete"),
     ),
     Attribute(
         "coherence", 0, 4,
         "consistency and clarity of expression",
         "confusing, contradictory", "clear, well organised and consistent",
+        ("incoherent", "hard to follow", "somewhat clear", "clear with small lapses", "perfectly clear and consistent"),
     ),
     Attribute(
         "complexity", 0, 4,
         "the intellectual depth needed to write the response",
         "simple words a child understands", "expert vocabulary and deep technical detail",
+        ("words a young child knows", "plain everyday language", "some specialised terms, high-school level",
+         "university-level vocabulary", "expert, technical depth"),
     ),
     Attribute(
         "verbosity", 0, 4,
         "the amount of detail relative to what was asked",
         "very short and concise, a sentence or two", "long and exhaustive, many paragraphs",
+        ("a few words or one short sentence", "two or three sentences", "one solid paragraph",
+         "several paragraphs", "long and exhaustive, many paragraphs"),
     ),
 )
 

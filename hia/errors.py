@@ -56,6 +56,10 @@ class RewardModelError(HiaError):
     """A reward model returned NaN or the wrong shape, or its file is corrupt."""
 
 
+class DataError(HiaError, ValueError):
+    """A data file or row is malformed; the message names the file, the line and the problem."""
+
+
 class LocalModelsUnavailable(HiaError):
     """The embedded local models (the `local` extra) are not installed or cannot be found."""
 

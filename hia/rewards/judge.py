@@ -2,8 +2,9 @@
 
 One call per (response, attribute), asking for a single digit 0-4 with `max_tokens=1` and
 `top_logprobs`; the score is the expected value of the digit under the model's distribution,
-which is smoother and more informative than the one digit it would print. The rubric comes
-last in the message so an endpoint that caches prompt prefixes (llama.cpp does) reads the
+which is smoother and more informative than the one digit it would print. The request gives
+a five-level rubric and the answer's word count (small judges misjudge length badly without
+it). The rubric comes last in the message so an endpoint that caches prompt prefixes (llama.cpp does) reads the
 question and answer once for all attributes.
 """
 
@@ -46,7 +47,7 @@ class LLMJudge(ReferenceRewardModel):
     """Grades (prompt, response) pairs on each attribute with a chat model's 0-4 distribution."""
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 concurrency: int = 4, max_response_chars: int = 4000, timeout: float = D.REQUEST_TIMEOUT_S,
+                 concurrency: int = 4, max_response_chars: int = 4000, rubric: bool = True, timeout: float = D.REQUEST_TIMEOUT_S,
                  max_retries: int = D.MAX_RETRIES, **endpoint_kwargs: Any) -> None:
         settings = dict(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
                         role="judge", **endpoint_kwargs)
@@ -54,16 +55,22 @@ class LLMJudge(ReferenceRewardModel):
         self._sync_endpoint = ChatEndpoint(model, **settings)
         self.concurrency = concurrency
         self.max_response_chars = max_response_chars
+        self.rubric = rubric  # the five-level scale and the answer's length in the request
 
     def messages(self, prompt: str, response: str, attribute: str) -> list[Message]:
         a = get_attribute(attribute)
         answer = response[: self.max_response_chars]
+        if self.rubric and a.levels:
+            scale = "\n".join(f"{i} = {level}" for i, level in enumerate(a.levels))
+        else:
+            scale = f"0 = {a.low_means}\n4 = {a.high_means}"
+        length = f"(The answer is {len(response.split())} words long.)\n\n" if self.rubric else ""
         return [
             {"role": "system", "content": "You are a strict, fair grader of answers."},
             {"role": "user", "content": (
-                f"Question:\n{prompt}\n\nAnswer:\n{answer}\n\n"
-                f"Rate the {a.name} of the answer ({a.description}) from 0 to 4, where 0 means "
-                f"{a.low_means} and 4 means {a.high_means}. Reply with a single digit."
+                f"Question:\n{prompt}\n\nAnswer:\n{answer}\n\n{length}"
+                f"Rate the {a.name} of the answer ({a.description}) on this scale:\n{scale}\n"
+                "Reply with a single digit."
             )},
         ]
 
