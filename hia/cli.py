@@ -1,4 +1,4 @@
-"""Command line: `hia align PROMPT --goal helpfulness=4,verbosity=1 --budget 2 --method hia`."""
+"""hia: align answers of black-box chat models to goals, and train the reward models it uses."""
 
 from __future__ import annotations
 
@@ -17,9 +17,24 @@ from .goal import Goal
 from .objectives import OBJECTIVES
 from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 from .policy import ChatPolicy
+from .rewards.base import ReferenceRewardModel
 from .rewards.judge import LLMJudge
+from .rewards.learned import LearnedHeuristic
+from .training import default_reference, train_reference
 from .search import METHODS
 from .types import AlignmentResult
+
+
+def _add_endpoint_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base-url", help="policy endpoint (OpenAI-compatible), e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--model", help="policy model name")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the API key (keys are never taken on the command line)")
+    p.add_argument("--optimizer", choices=("llm", "template"), default=None,
+                   help="llm: a chat model rewrites prompts; template: fixed phrasings (default: llm with the "
+                        "embedded models or an --optimizer-base-url, else template)")
+    p.add_argument("--optimizer-base-url")
+    p.add_argument("--optimizer-model")
 
 
 def _add_align(sub: argparse._SubParsersAction) -> None:
@@ -32,16 +47,14 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD, help="search method (default %(default)s)")
     p.add_argument("--objective", choices=list(OBJECTIVES), default=D.DEFAULT_OBJECTIVE)
     p.add_argument("--tolerance", type=float, default=D.DEFAULT_TOLERANCE, help="for goal_completion")
-    p.add_argument("--base-url", help="policy endpoint (OpenAI-compatible), e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--model", help="policy model name")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="environment variable holding the API key (keys are never taken on the command line)")
-    p.add_argument("--optimizer", choices=("llm", "template"), default=None,
-                   help="llm: a chat model rewrites prompts; template: fixed phrasings (default: llm with the "
-                        "embedded models or an --optimizer-base-url, else template)")
-    p.add_argument("--optimizer-base-url")
-    p.add_argument("--optimizer-model")
-    p.add_argument("--judge-base-url", help="reference LLM judge endpoint (default: the policy's)")
+    _add_endpoint_args(p)
+    p.add_argument("--reference", choices=("attributes", "judge"), default="attributes",
+                   help="attributes: the trained HelpSteer attribute model (default; no calls); "
+                        "judge: an LLM judge reading top_logprobs")
+    p.add_argument("--reference-file", help="attribute model file from `hia train-reference` (default: the shipped one)")
+    p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
+    p.add_argument("--no-online", action="store_true", help="do not update the heuristic from this run's answers")
+    p.add_argument("--judge-base-url", help="LLM judge endpoint (default: the policy's)")
     p.add_argument("--judge-model")
     p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
     p.add_argument("--temperature", type=float, default=D.POLICY_TEMPERATURE)
@@ -119,23 +132,29 @@ def _print_result(result: AlignmentResult) -> None:
         print(f"note: {error.stage}: {error.type}: {error.message}", file=sys.stderr)
 
 
+def _optimizer(ep: dict) -> PromptOptimizer:
+    if ep["optimizer"]:
+        return LLMOptimizer(ep["optimizer"]["model"], base_url=ep["optimizer"]["base_url"], api_key=ep["optimizer"]["api_key"])
+    return TemplateOptimizer()
+
+
 def _align(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     goal = Goal.parse(args.goal, tolerance=args.tolerance)
     with _endpoints(args) as ep:
         policy = ChatPolicy(ep["policy"]["model"], base_url=ep["policy"]["base_url"], api_key=ep["policy"]["api_key"],
                             max_tokens=args.max_tokens, temperature=args.temperature)
-        judge_url = args.judge_base_url or ep["policy"]["base_url"]
-        judge = LLMJudge(args.judge_model or ep["policy"]["model"], base_url=judge_url,
-                         api_key=ep["policy"]["api_key"])
-        optimizer: PromptOptimizer
-        if ep["optimizer"]:
-            optimizer = LLMOptimizer(ep["optimizer"]["model"], base_url=ep["optimizer"]["base_url"],
-                                     api_key=ep["optimizer"]["api_key"])
+        reference: ReferenceRewardModel
+        if args.reference == "judge":
+            reference = LLMJudge(args.judge_model or ep["policy"]["model"],
+                                 base_url=args.judge_base_url or ep["policy"]["base_url"], api_key=ep["policy"]["api_key"])
         else:
-            optimizer = TemplateOptimizer()
+            reference = default_reference(args.reference_file)
+        optimizer = _optimizer(ep)
         messages = [{"role": "system", "content": args.system}] if args.system else []
-        with Aligner(policy, judge, optimizer=optimizer, method=args.method, objective=args.objective,
+        heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
+        with Aligner(policy, reference, optimizer=optimizer, heuristic=heuristic, online_learning=not args.no_online,
+                     method=args.method, objective=args.objective,
                      seed=args.seed, hia_candidates=args.candidates, beam_width=args.beam_width,
                      beam_expansions=args.beam_expansions) as aligner:
             result = aligner.align(prompt, goal, budget=args.budget, messages=messages)
@@ -146,13 +165,101 @@ def _align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_reference(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-reference", help="train the HelpSteer attribute reference model",
+                       description="Train the reference attribute model on rated rows and print its "
+                                   "prompt-grouped cross-validation per attribute.")
+    p.add_argument("--data", required=True, help="HelpSteer-style .jsonl/.json/.parquet, or a hub id")
+    p.add_argument("--features", choices=("stats", "stats+embeddings"), default="stats")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--out", help="where to save the model (default: print only)")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and count malformed rows instead of failing")
+
+
+def format_cv(report: dict) -> str:
+    lines = [f"{'attribute':<12} {'spearman':>8} {'MAE':>6} {'MAE of mean':>11}"]
+    for name, row in report.items():
+        lines.append(f"{name:<12} {row['spearman']:>8.3f} {row['mae']:>6.3f} {row['mae_of_mean']:>11.3f}")
+    return "\n".join(lines)
+
+
+def _train_reference(args: argparse.Namespace) -> int:
+    model, report = train_reference(args.data, features=args.features, folds=args.folds, skip_invalid=args.skip_invalid)
+    meta = model.metadata
+    print(f"{meta['rows']} rows, {meta['distinct_prompts']} distinct prompts, features {args.features}, "
+          f"{args.folds} folds grouped by prompt" + (f", {meta['skipped_rows']} malformed rows skipped" if meta["skipped_rows"] else ""))
+    print(format_cv(report))
+    if args.out:
+        print(f"saved to {model.save(args.out)}")
+    return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit the learned heuristic on real policy answers",
+                       description="Spend a stated number of policy calls on rewrites of training prompts, score "
+                                   "the answers with the reference model, fit the heuristic and save it; print its "
+                                   "held-out Spearman per attribute, with and without online updates.")
+    p.add_argument("--data", required=True, help="HelpSteer-style file whose prompts are used")
+    p.add_argument("--train-prompts", type=int, default=20)
+    p.add_argument("--heldout-prompts", type=int, default=8)
+    p.add_argument("--rewrites", type=int, default=4, help="rewrites per prompt, each answered once")
+    p.add_argument("--policy-calls", type=int, default=112, help="policy calls to spend in all")
+    p.add_argument("--max-prompt-words", type=int, default=60, help="use only prompts this short")
+    p.add_argument("--max-tokens", type=int, default=160, help="policy answer length cap")
+    p.add_argument("--reference-file", help="attribute model (default: the shipped one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="where to save the heuristic (JSON)")
+    _add_endpoint_args(p)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import asyncio
+    import random
+
+    from .calibration import calibrate
+    from .data import load_helpsteer
+    from .policy import as_policy_fn
+
+    prompts = sorted({r.prompt for r in load_helpsteer(args.data).rows if len(r.prompt.split()) <= args.max_prompt_words})
+    random.Random(args.seed).shuffle(prompts)
+    need = args.train_prompts + args.heldout_prompts
+    if len(prompts) < need:
+        raise HiaError(f"{args.data} has {len(prompts)} prompts of at most {args.max_prompt_words} words; "
+                       f"{need} are needed (lower --train-prompts/--heldout-prompts or raise --max-prompt-words)")
+    train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
+    reference = default_reference(args.reference_file)
+    with _endpoints(args) as ep:
+        policy = as_policy_fn(ChatPolicy(ep["policy"]["model"], base_url=ep["policy"]["base_url"],
+                                         api_key=ep["policy"]["api_key"], max_tokens=args.max_tokens))
+        heuristic, report = asyncio.run(calibrate(
+            train, heldout, optimizer=_optimizer(ep), policy=policy, reference=reference,
+            attributes=reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls, seed=args.seed))
+    heuristic.save(args.out)
+    u = report.usage
+    print(f"{report.train_prompts} training prompts ({report.train_evidence} answered rewrites), "
+          f"{report.heldout_prompts} held-out prompts ({report.heldout_evidence}); {u.policy_calls} policy calls, "
+          f"{u.optimizer_calls} optimizer calls, {report.seconds:.0f} s")
+    print("held-out Spearman, predicted vs reference scores of the policy's answers:")
+    print(f"{'attribute':<12} {'zero-shot':>9} {'offline':>8} {'online':>7}")
+    for a in report.attributes:
+        row = [report.spearman[k][a] for k in ("zero_shot", "offline", "online")]
+        print(f"{a:<12} " + " ".join(f"{v:>{w}.3f}" for v, w in zip(row, (9, 8, 7))))
+    print(f"saved to {args.out}")
+    return 0
+
+
+COMMANDS = {"align": _align, "train-reference": _train_reference, "calibrate": _calibrate}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hia", description=textwrap.dedent(__doc__ or ""))
     sub = parser.add_subparsers(dest="command", required=True)
     _add_align(sub)
+    _add_train_reference(sub)
+    _add_calibrate(sub)
     args = parser.parse_args(argv)
     try:
-        return _align(args)
+        return COMMANDS[args.command](args)
     except HiaError as exc:
         print(f"hia: error: {exc}", file=sys.stderr)
         return 2
