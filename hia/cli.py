@@ -248,7 +248,39 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"align": _align, "train-reference": _train_reference, "calibrate": _calibrate}
+def _add_train_preference(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-preference", help="train a community preference (Bradley-Terry) model",
+                       description="Train a Bradley-Terry model on sentence embeddings of (question, answer) per "
+                                   "community and print its pair accuracy under question-grouped cross-validation.")
+    p.add_argument("--data", required=True, help="preference data file")
+    p.add_argument("--format", choices=("stackexchange", "compred", "pairs"), default="stackexchange",
+                   help="stackexchange: questions with voted answers; compred: ComPRed rows; pairs: prompt/chosen/rejected")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--c", type=float, default=0.01, help="inverse regularisation strength")
+    p.add_argument("--out", help="where to save the model (default: print only)")
+
+
+def _train_preference(args: argparse.Namespace) -> int:
+    from .data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
+    from .rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
+
+    loader = {"stackexchange": load_stackexchange_pairs, "compred": load_compred, "pairs": load_helpsteer_pairs}[args.format]
+    pairs = loader(args.data).rows
+    accuracy = pair_accuracy_cv(pairs, folds=args.folds, c=args.c)
+    print(f"{len(pairs)} pairs; pair accuracy, {args.folds} folds grouped by question (0.5 = chance):")
+    for name, value in accuracy.items():
+        if name != "pairs":
+            count = sum(1 for p in pairs if name == "all" or (p.community or "all") == name)
+            print(f"  {name:<24} {value:.3f}  ({count} pairs)")
+    model = CommunityPreferenceModel.fit(pairs, c=args.c)
+    model.metadata["cv_pair_accuracy"] = accuracy
+    if args.out:
+        print(f"saved to {model.save(args.out)}")
+    return 0
+
+
+COMMANDS = {"align": _align, "train-reference": _train_reference, "calibrate": _calibrate,
+            "train-preference": _train_preference}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_align(sub)
     _add_train_reference(sub)
     _add_calibrate(sub)
+    _add_train_preference(sub)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

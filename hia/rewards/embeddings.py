@@ -46,7 +46,7 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, *, device: str | None = None,
-                 batch_size: int = D.EMBEDDING_BATCH_SIZE, cache_size: int = 50_000) -> None:
+                 batch_size: int = D.EMBEDDING_BATCH_SIZE, cache_size: int = 50_000, store: Any = None) -> None:
         self.model_name = model or PACKAGED_MODEL
         self._model_path = model
         self.device = device
@@ -56,6 +56,7 @@ class Embedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self.encoded_texts = 0  # how many texts went through the model (cache misses)
+        self.store = store  # an optional hia.cache.Cache (e.g. SQLite) that outlives the run
 
     def _load(self) -> Any:
         if self._model is None:
@@ -69,6 +70,10 @@ class Embedder:
         return self._model
 
     @property
+    def _namespace(self) -> str:
+        return f"embedding:{self.model_name}"
+
+    @property
     def dimension(self) -> int:
         with self._lock:
             return int(self._load().get_sentence_embedding_dimension())
@@ -78,6 +83,10 @@ class Embedder:
         keys = [text_key(t) for t in texts]
         with self._lock:
             missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+            if missing and self.store is not None:
+                for key, blob in self.store.get_many(self._namespace, missing).items():
+                    self._cache[key] = np.frombuffer(blob, dtype=np.float32)
+                missing = [k for k in missing if k not in self._cache]
             if missing:
                 by_key = dict(zip(keys, texts))
                 vectors = self._load().encode(
@@ -87,6 +96,8 @@ class Embedder:
                 self.encoded_texts += len(missing)
                 for key, vector in zip(missing, vectors):
                     self._cache[key] = vector.astype(np.float32)
+                if self.store is not None:
+                    self.store.put_many(self._namespace, {k: self._cache[k].tobytes() for k in missing})
             rows = []
             for key in keys:
                 self._cache.move_to_end(key)

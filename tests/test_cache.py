@@ -1,0 +1,42 @@
+import asyncio
+
+import numpy as np
+
+from hia.cache import Cache, CachedReference
+from hia.rewards.embeddings import Embedder
+
+from .fakes import LengthReference
+
+
+def test_reference_scores_are_computed_once_per_text_and_attribute():
+    inner = LengthReference()
+    cached = CachedReference(inner, Cache(), "length")
+    a = cached.score(["q", "q"], ["one two three four", "a b"], ["verbosity", "helpfulness"])
+    b = cached.score(["q", "q"], ["a b", "one two three four"], ["helpfulness", "verbosity"])
+    assert inner.calls == 1
+    assert np.allclose(a[::-1, ::-1], b)
+    asyncio.run(cached.ascore(["q"], ["a new answer here"], ["verbosity"]))
+    assert inner.calls == 2  # only the new text went to the model
+
+
+def test_sqlite_cache_survives_across_runs(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    first = LengthReference()
+    scores = CachedReference(first, Cache(path), "length").score(["q"], ["w " * 25], ["verbosity"])
+    second = LengthReference()
+    again = CachedReference(second, Cache(path), "length").score(["q"], ["w " * 25], ["verbosity"])
+    assert second.calls == 0 and np.array_equal(scores, again)
+    other_model = LengthReference()
+    CachedReference(other_model, Cache(path), "another-model").score(["q"], ["w " * 25], ["verbosity"])
+    assert other_model.calls == 1  # the key includes the model id
+
+
+def test_embeddings_persist_in_sqlite_and_skip_the_model(tmp_path):
+    store = Cache(tmp_path / "emb.sqlite")
+    first = Embedder(store=store)
+    vectors = first.embed(["a sentence to embed once", "and another"])
+    assert first.encoded_texts == 2
+    second = Embedder(store=Cache(tmp_path / "emb.sqlite"))
+    again = second.embed(["and another", "a sentence to embed once"])
+    assert second.encoded_texts == 0 and second._model is None  # never even loaded
+    assert np.allclose(vectors[::-1], again)
