@@ -3,6 +3,7 @@
 from .aligner import Aligner, AsyncAligner
 from .attributes import Attribute, known_attributes, register_attribute
 from .budget import Budget
+from .client import AlignedChatCompletion, wrap
 from .errors import (
     AuthenticationFailed,
     BudgetExhausted,
@@ -35,7 +36,7 @@ __all__ = [
     "Attribute", "register_attribute", "known_attributes", "euclidean", "max_error", "goal_completion",
     "ChatPolicy", "AsyncChatPolicy", "PromptOptimizer", "LLMOptimizer", "TemplateOptimizer",
     "HeuristicRewardModel", "ReferenceRewardModel", "ZeroShotHeuristic", "LLMJudge", "Embedder",
-    "FilterSettings", "METHODS",
+    "FilterSettings", "METHODS", "wrap", "AlignedChatCompletion",
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
     "LocalModelsUnavailable", "LocalServerError",

@@ -98,6 +98,18 @@ class _Wait(tenacity.wait.wait_base):
         return self._backoff(retry_state)
 
 
+def _never_connected(exc: BaseException) -> bool:
+    """True when no connection was made (refused, no route, DNS), as opposed to one dropped midway.
+
+    Checked by name: openai wraps httpx's (or httpx2's) ConnectError, whichever it ships with."""
+    cause = exc.__cause__
+    while cause is not None:
+        if type(cause).__name__ in ("ConnectError", "ConnectTimeout"):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _status_excerpt(exc: openai.APIStatusError) -> str:
     message = getattr(exc, "message", "") or ""
     return re.sub(r"\s+", " ", str(message))[:300]
@@ -197,7 +209,7 @@ class _EndpointBase:
                 "and the model name",
                 role=self.role, status_code=404,
             )
-        if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APIConnectionError) and _never_connected(exc):
             return EndpointUnreachable(
                 f"{where} could not be reached after {self.max_retries + 1} attempts; is the server running "
                 "and the base URL right?",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from . import _defaults as D
 from ._loop import LoopThread
@@ -20,6 +21,9 @@ from .rewards.heuristic import ZeroShotHeuristic
 from .search import make_search
 from .search.base import SearchContext
 from .types import AlignmentResult
+
+if TYPE_CHECKING:
+    from .batch import BatchReport
 
 
 def _check_prompt(prompt: object) -> str:
@@ -133,8 +137,17 @@ class AsyncAligner:
         return result
 
 
+    async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
+                         concurrency: int = 8, progress: bool = True) -> "BatchReport":
+        """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch)."""
+        from .batch import align_many
+
+        return await align_many(self, items, output=output, budget_per_item=budget_per_item,
+                                concurrency=concurrency, progress=progress)
+
+
 class Aligner:
-    """Blocking twin of AsyncAligner: same arguments, same `align`."""
+    """Blocking twin of AsyncAligner: same arguments, same `align` and `align_many`."""
 
     def __init__(self, policy: Any, reference: ReferenceRewardModel, **kwargs: Any) -> None:
         self._async = AsyncAligner(policy, reference, **kwargs)
@@ -145,6 +158,9 @@ class Aligner:
 
     def align(self, prompt: str, goal: Goal | str | Mapping[str, float], **kwargs: Any) -> AlignmentResult:
         return self._loop.run(self._async.align(prompt, goal, **kwargs))
+
+    def align_many(self, items: Iterable[Any], **kwargs: Any) -> "BatchReport":
+        return self._loop.run(self._async.align_many(items, **kwargs))
 
     def close(self) -> None:
         self._loop.close()

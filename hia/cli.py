@@ -6,22 +6,26 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import textwrap
 from typing import Iterator, Sequence
 
 from . import _defaults as D
+from ._chat import public_url
 from .aligner import Aligner
+from .cache import Cache, CachedReference
 from .errors import HiaError
 from .goal import Goal
 from .objectives import OBJECTIVES
 from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 from .policy import ChatPolicy
 from .rewards.base import ReferenceRewardModel
+from .rewards.embeddings import Embedder
 from .rewards.judge import LLMJudge
 from .rewards.learned import LearnedHeuristic
-from .training import default_reference, train_reference
 from .search import METHODS
+from .training import default_reference, train_reference
 from .types import AlignmentResult
 
 
@@ -54,6 +58,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-file", help="attribute model file from `hia train-reference` (default: the shipped one)")
     p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
     p.add_argument("--no-online", action="store_true", help="do not update the heuristic from this run's answers")
+    p.add_argument("--cache-file", help="SQLite file caching embeddings and reference scores across runs")
     p.add_argument("--judge-base-url", help="LLM judge endpoint (default: the policy's)")
     p.add_argument("--judge-model")
     p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
@@ -138,22 +143,31 @@ def _optimizer(ep: dict) -> PromptOptimizer:
     return TemplateOptimizer()
 
 
+def _reference(args: argparse.Namespace, ep: dict, store: Cache) -> ReferenceRewardModel:
+    """The reference model named by --reference, behind a score cache."""
+    if args.reference == "judge":
+        model = args.judge_model or ep["policy"]["model"]
+        url = args.judge_base_url or ep["policy"]["base_url"]
+        judge = LLMJudge(model, base_url=url, api_key=ep["policy"]["api_key"])
+        return CachedReference(judge, store, f"judge:{public_url(url)}:{model}")
+    attributes = default_reference(args.reference_file)
+    return CachedReference(attributes, store, f"attributes:{attributes.metadata.get('data_sha256', '')}")
+
+
 def _align(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     goal = Goal.parse(args.goal, tolerance=args.tolerance)
     with _endpoints(args) as ep:
         policy = ChatPolicy(ep["policy"]["model"], base_url=ep["policy"]["base_url"], api_key=ep["policy"]["api_key"],
                             max_tokens=args.max_tokens, temperature=args.temperature)
-        reference: ReferenceRewardModel
-        if args.reference == "judge":
-            reference = LLMJudge(args.judge_model or ep["policy"]["model"],
-                                 base_url=args.judge_base_url or ep["policy"]["base_url"], api_key=ep["policy"]["api_key"])
-        else:
-            reference = default_reference(args.reference_file)
+        store = Cache(args.cache_file) if args.cache_file else Cache()  # in memory unless a file is given
+        embedder = Embedder(store=store) if args.cache_file else None
+        reference = _reference(args, ep, store)
         optimizer = _optimizer(ep)
         messages = [{"role": "system", "content": args.system}] if args.system else []
-        heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
-        with Aligner(policy, reference, optimizer=optimizer, heuristic=heuristic, online_learning=not args.no_online,
+        heuristic = LearnedHeuristic.load(args.heuristic_file, embedder=embedder) if args.heuristic_file else None
+        with Aligner(policy, reference, optimizer=optimizer, heuristic=heuristic, embedder=embedder,
+                     online_learning=not args.no_online,
                      method=args.method, objective=args.objective,
                      seed=args.seed, hia_candidates=args.candidates, beam_width=args.beam_width,
                      beam_expansions=args.beam_expansions) as aligner:
@@ -279,8 +293,87 @@ def _train_preference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run an OpenAI-compatible proxy that aligns answers",
+                       description="Serve /v1/chat/completions, /v1/models and /health. Requests with a goal (extra_body, "
+                                   "X-HIA-Goal header, or the `user`'s profile) are aligned; others pass through.")
+    p.add_argument("--upstream", help="upstream OpenAI-compatible base URL (default: the embedded local models)")
+    p.add_argument("--model", help="upstream model name (needed with --upstream)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the upstream key")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; any but loopback needs a token")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token-env", default="HIA_SERVE_TOKEN", help="environment variable holding the bearer token clients must send")
+    p.add_argument("--profiles", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
+    p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from .profiles import ProfileStore
+    from .serve import ProxyServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    token = os.environ.get(args.token_env) or None
+    profiles = ProfileStore(args.profiles)
+    with contextlib.ExitStack() as stack:
+        if args.upstream:
+            if not args.model:
+                raise HiaError("--upstream needs --model (the model name the upstream serves)")
+            url, model, key = args.upstream, args.model, os.environ.get(args.api_key_env)
+            optimizer: PromptOptimizer = TemplateOptimizer()
+        else:
+            from .local import LocalModels
+
+            print("starting the embedded local models ...", file=sys.stderr)
+            local = stack.enter_context(LocalModels())
+            url, model, key = local.policy.base_url, local.policy.alias, None
+            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+        proxy = ProxyServer(upstream_url=url, model=model, api_key=key, host=args.host, port=args.port, token=token,
+                            profiles=profiles, optimizer=optimizer, method=args.method)
+        print(f"hia serving {model} at {proxy.base_url.replace(':0/', ':')}"
+              + (" (bearer token required)" if token else ""), file=sys.stderr)
+        proxy.serve_forever()
+    return 0
+
+
+def _add_profiles(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profiles", help="manage personal goal profiles (used through a request's `user`)")
+    p.add_argument("--db", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
+    actions = p.add_subparsers(dest="action", required=True)
+    s = actions.add_parser("set", help="create or replace a profile")
+    s.add_argument("user")
+    s.add_argument("--goal", required=True)
+    s.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET)
+    s.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
+    for name in ("show", "delete"):
+        actions.add_parser(name).add_argument("user")
+    actions.add_parser("list")
+
+
+def _profiles(args: argparse.Namespace) -> int:
+    from .profiles import ProfileStore, profile_dict
+
+    store = ProfileStore(args.db)
+    if args.action == "set":
+        print(json.dumps(profile_dict(store.set(args.user, args.goal, budget=args.budget, method=args.method))))
+    elif args.action == "show":
+        profile = store.get(args.user)
+        if profile is None:
+            raise HiaError(f"no profile for user {args.user!r}")
+        print(json.dumps(profile_dict(profile)))
+    elif args.action == "list":
+        for profile in store.list():
+            print(f"{profile.user}\t{profile.goal}\tbudget {profile.budget}\t{profile.method}")
+    elif args.action == "delete":
+        if not store.delete(args.user):
+            raise HiaError(f"no profile for user {args.user!r}")
+        print(f"deleted {args.user}")
+    return 0
+
+
 COMMANDS = {"align": _align, "train-reference": _train_reference, "calibrate": _calibrate,
-            "train-preference": _train_preference}
+            "train-preference": _train_preference, "serve": _serve, "profiles": _profiles}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,7 +383,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_train_reference(sub)
     _add_calibrate(sub)
     _add_train_preference(sub)
+    _add_serve(sub)
+    _add_profiles(sub)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so managed local servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return COMMANDS[args.command](args)
     except HiaError as exc:

@@ -155,7 +155,7 @@ class LocalServer:
                    self.alias, "--host", self.host, "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                    "--n_threads", str(self.n_threads), "--verbose", "False"]
         self.process = subprocess.Popen(command, stdout=fd, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         os.close(fd)
         _running.add(self)
 
@@ -223,6 +223,18 @@ class LocalServer:
 
 
 _running: set[LocalServer] = set()
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when hia's process dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 @atexit.register

@@ -84,3 +84,65 @@ def test_cli_hia_json_spends_at_most_the_budget_and_explains_every_drop(budget):
     for c in rewrites:
         if c["evaluation"] is None:
             assert c["dropped_by"] in ("stage1", "stage2") and c["reason"]
+
+
+def test_calibrate_saves_a_heuristic_that_hia_uses_and_keeps_learning(models, tmp_path):
+    from hia.calibration import calibrate
+    from hia.policy import as_policy_fn
+    from hia.rewards.learned import LearnedHeuristic
+    from hia.training import default_reference
+
+    policy = AsyncChatPolicy(models.policy.alias, base_url=models.policy.base_url, max_tokens=24)
+    optimizer = LLMOptimizer(models.optimizer.alias, base_url=models.optimizer.base_url)
+    reference = default_reference()
+    heuristic, report = asyncio.run(calibrate(
+        ["What is rust on iron?", "How do magnets work?"], ["Why is the sea salty?"], optimizer=optimizer,
+        policy=as_policy_fn(policy), reference=reference, attributes=["verbosity", "complexity"], rewrites=2,
+        policy_calls=6))
+    assert report.usage.policy_calls <= 6 and report.train_evidence >= 1 and report.heldout_evidence >= 1
+    assert set(report.spearman) == {"zero_shot", "offline", "online"}
+    path = heuristic.save(tmp_path / "h.json")
+    loaded = LearnedHeuristic.load(path)
+    assert len(loaded.evidence) == report.train_evidence + report.heldout_evidence
+
+    aligner = AsyncAligner(policy, reference, optimizer=optimizer, heuristic=loaded)
+    before = len(loaded.evidence)
+    result = asyncio.run(aligner.align(PROMPT, "verbosity=1", budget=1, method="hia"))
+    assert result.usage.policy_calls == 1
+    assert len(loaded.evidence) == before + 1  # the answer it paid for became evidence (online learning)
+
+
+def test_examples_talk_to_hia_serve_and_wrap_a_client(tmp_path):
+    """Both examples against the embedded local models: the proxy in a subprocess, and the wrapper."""
+    import os
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from hia.local import free_port
+
+    root = Path(__file__).resolve().parents[1]
+    port = free_port()
+    env = {**os.environ, "HIA_PROFILES_DB": str(tmp_path / "profiles.sqlite")}
+    server = subprocess.Popen([sys.executable, "-m", "hia.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "hia serve did not come up"
+                time.sleep(0.5)
+        out = subprocess.run([sys.executable, str(root / "examples" / "talk_to_hia_serve.py"),
+                              f"http://127.0.0.1:{port}/v1"], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() and "usage over every internal call" in out.stdout
+    finally:
+        server.terminate()
+        server.wait(30)
+    out = subprocess.run([sys.executable, str(root / "examples" / "wrap_in_three_lines.py")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "policy calls: " in out.stdout and int(out.stdout.rsplit("policy calls: ", 1)[1]) <= 2

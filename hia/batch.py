@@ -1,0 +1,133 @@
+"""Batch alignment: many (prompt, goal) items, concurrently, one JSONL record per item.
+
+Each item's outcome is appended to the output file the moment it finishes (`"status": "ok"`
+with the whole result, or `"status": "error"` with the typed error and any work already paid
+for), and flushed, so a batch that is killed loses nothing that finished. Run again with the
+same output file and it skips the items already recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import InputError
+from .goal import Goal
+
+
+@dataclass
+class Item:
+    id: str
+    prompt: str
+    goal: Goal | str | Mapping[str, float]
+    budget: int | None = None  # None: the batch's budget_per_item
+    method: str | None = None
+
+
+@dataclass
+class BatchReport:
+    done: int = 0  # finished in this run
+    skipped: int = 0  # already in the output file
+    failed: int = 0  # finished in this run with an error
+    records: list[dict] = field(default_factory=list)  # this run's records, in finishing order
+
+
+def _items(items: Iterable[Item | Mapping[str, Any]]) -> list[Item]:
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Item):
+            item = Item(id=str(item.get("id", i)), prompt=item["prompt"], goal=item["goal"],
+                        budget=item.get("budget"), method=item.get("method"))
+        out.append(item)
+    ids = [item.id for item in out]
+    if len(set(ids)) != len(ids):
+        raise InputError("item ids must be unique: a resumed batch finds finished items by id")
+    return out
+
+
+def finished_ids(path: str | Path) -> set[str]:
+    """Ids already recorded in a JSONL output (a torn last line from a kill is ignored)."""
+    path = Path(path)
+    done: set[str] = set()
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            done.add(str(json.loads(line)["id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return done
+
+
+class _Writer:
+    """Appends one JSON line per record and makes it durable before the next one."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A kill in mid-write can leave a torn last line; start on a fresh line after it.
+        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            with path.open("ab") as f:
+                f.write(b"\n")
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,
+                     budget_per_item: int = 2, concurrency: int = 8, progress: bool = True) -> BatchReport:
+    """Align every item not yet in `output`, at most `concurrency` at a time."""
+    if concurrency < 1:
+        raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    todo_all = _items(items)
+    path = Path(output)
+    seen = finished_ids(path)
+    todo = [item for item in todo_all if item.id not in seen]
+    report = BatchReport(skipped=len(todo_all) - len(todo))
+    writer = _Writer(path)
+    gate = asyncio.Semaphore(concurrency)
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo_all), initial=report.skipped, unit="item", desc="aligning")
+
+    async def one(item: Item) -> None:
+        async with gate:
+            record: dict[str, Any] = {"id": item.id}
+            try:
+                result = await aligner.align(item.prompt, item.goal, budget=item.budget or budget_per_item,
+                                             method=item.method)
+                record.update(status="ok", result=result.to_dict())
+            except Exception as exc:  # noqa: BLE001 - every item gets an outcome, whatever went wrong
+                partial = getattr(exc, "result", None)
+                record.update(status="error", error={"type": type(exc).__name__, "message": str(exc)},
+                              result=partial.to_dict() if partial is not None else None)
+                report.failed += 1
+            writer.write(record)
+            report.records.append(record)
+            report.done += 1
+            if bar is not None:
+                bar.update(1)
+
+    try:
+        await asyncio.gather(*(one(item) for item in todo))
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    return report
+

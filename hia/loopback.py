@@ -1,0 +1,204 @@
+"""A loopback OpenAI-compatible server with no model, for tests and benchmarks.
+
+It answers `/v1/chat/completions` after a set latency with text of the requested length
+(`max_tokens` words), and at set rates misbehaves the ways real endpoints do: 429 with
+Retry-After, 500, a hang past the client's timeout, a reset connection, or malformed JSON.
+`parallel` caps how many requests it works on at once, like a server with few slots.
+
+    with LoopbackServer(latency_s=0.2, faults=Faults(rate_limit=0.1)) as server:
+        policy = ChatPolicy("loopback", base_url=server.base_url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Probability of each misbehaviour per chat request; the rest are answered normally."""
+
+    rate_limit: float = 0.0  # 429 with Retry-After
+    server_error: float = 0.0  # 500
+    hang: float = 0.0  # no answer for `hang_s`
+    reset: float = 0.0  # the connection is dropped
+    malformed: float = 0.0  # 200 with a body that is not JSON
+    retry_after_s: float = 0.05
+    hang_s: float = 30.0
+
+    def draw(self, rng: random.Random) -> str:
+        x = rng.random()
+        for name in ("rate_limit", "server_error", "hang", "reset", "malformed"):
+            x -= getattr(self, name)
+            if x < 0:
+                return name
+        return "ok"
+
+
+class LoopbackServer:
+    def __init__(self, *, latency_s: float = 0.0, parallel: int | None = None, faults: Faults = Faults(),
+                 script: Sequence[str] = (), context_words: int | None = None, api_key: str | None = None,
+                 seed: int = 0, model: str = "loopback", host: str = "127.0.0.1", port: int = 0) -> None:
+        """`script` fixes the outcomes of the first requests ("ok", "rate_limit", "server_error", "hang",
+        "reset", "malformed"); `context_words` rejects longer prompts with 400 like a real server;
+        `api_key` makes it answer 401, echoing the key it got, as some providers do."""
+        self.script = list(script)
+        self.context_words = context_words
+        self.api_key = api_key
+        self.latency_s = latency_s
+        self.parallel = parallel
+        self.faults = faults
+        self.model = model
+        self.host = host
+        self.port = port
+        self.outcomes: Counter[str] = Counter()
+        self.requests: list[dict] = []  # bodies of chat requests, in arrival order
+        self.headers: list[dict] = []
+        self._rng = random.Random(seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._gate: asyncio.Semaphore | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "LoopbackServer":
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            self._gate = asyncio.Semaphore(self.parallel) if self.parallel else None
+            self._server = loop.run_until_complete(asyncio.start_server(self._connection, self.host, self.port))
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="hia-loopback", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+
+        async def close() -> None:
+            server.close()
+            for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+        self._loop = self._server = None
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP --------------------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:  # keep-alive: one request after another on the same connection
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+                body = await reader.readexactly(int(headers.get("content-length", 0) or 0))
+                if not await self._respond(method, path, headers, body, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass  # the client went away, or the server is stopping
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, status: int, payload: bytes,
+                    extra: dict[str, str] | None = None) -> None:
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+                  500: "Internal Server Error"}[status]
+        head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        await writer.drain()
+
+    async def _respond(self, method: str, path: str, headers: dict, body: bytes, writer: asyncio.StreamWriter) -> bool:
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            await self._send(writer, 200, json.dumps({"object": "list", "data": [
+                {"id": self.model, "object": "model", "created": 0, "owned_by": "hia"}]}).encode())
+            return True
+        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+            await self._send(writer, 404, b'{"error": {"message": "not found"}}')
+            return True
+        request = json.loads(body or b"{}")
+        self.requests.append(request)
+        self.headers.append(headers)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            sent = headers.get("authorization", "").removeprefix("Bearer ")
+            self.outcomes["unauthorised"] += 1
+            await self._send(writer, 401, json.dumps({"error": {
+                "message": f"Incorrect API key provided: {sent}", "type": "invalid_request_error"}}).encode())
+            return True
+        words = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
+        if self.context_words is not None and words > self.context_words:
+            self.outcomes["too_long"] += 1
+            await self._send(writer, 400, json.dumps({"error": {
+                "message": f"Requested tokens ({words}) exceed context window of {self.context_words}",
+                "type": "invalid_request_error"}}).encode())
+            return True
+        outcome = self.script.pop(0) if self.script else self.faults.draw(self._rng)
+        self.outcomes[outcome] += 1
+        if outcome == "rate_limit":
+            await self._send(writer, 429, b'{"error": {"message": "rate limited", "type": "rate_limit_error"}}',
+                             {"Retry-After": f"{self.faults.retry_after_s:g}"})
+            return True
+        if outcome == "server_error":
+            await self._send(writer, 500, b'{"error": {"message": "internal error"}}')
+            return True
+        if outcome == "hang":
+            await asyncio.sleep(self.faults.hang_s)
+            return False
+        if outcome == "reset":
+            writer.transport.abort()
+            return False
+        if self._gate is not None:
+            async with self._gate:
+                await asyncio.sleep(self.latency_s)
+        else:
+            await asyncio.sleep(self.latency_s)
+        if outcome == "malformed":
+            await self._send(writer, 200, b'{"id": "x", "choices": [{"message": ')
+            return True
+        await self._send(writer, 200, json.dumps(self._completion(request)).encode())
+        return True
+
+    def _completion(self, request: dict) -> dict:
+        words = int(request.get("max_tokens") or 16)
+        prompt = " ".join(str(m.get("content", "")) for m in request.get("messages", []))
+        seed = request.get("seed") or 0
+        text = " ".join(f"w{(seed + i) % 97}" for i in range(words))
+        return {
+            "id": f"loopback-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "model": request.get("model", self.model),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": words,
+                      "total_tokens": len(prompt.split()) + words},
+        }

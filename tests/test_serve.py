@@ -1,0 +1,91 @@
+"""The proxy, tested with the official `openai` client against the running proxy over HTTP."""
+
+import json
+import urllib.request
+
+import openai
+import pytest
+
+from hia import InputError, TemplateOptimizer
+from hia.loopback import LoopbackServer
+from hia.profiles import ProfileStore
+from hia.serve import ProxyServer
+
+MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
+UPSTREAM_KEY = "sk-upstream-PLANTED-abcdefghijklmnop1234"
+
+
+@pytest.fixture
+def upstream():
+    with LoopbackServer() as s:
+        yield s
+
+
+@pytest.fixture
+def proxy(upstream, tmp_path):
+    profiles = ProfileStore(tmp_path / "profiles.sqlite")
+    with ProxyServer(upstream_url=upstream.base_url, model="up-model", api_key=UPSTREAM_KEY, profiles=profiles,
+                     optimizer=TemplateOptimizer()) as p:
+        yield p
+
+
+def client(proxy, key="unused"):
+    return openai.OpenAI(base_url=proxy.base_url, api_key=key, max_retries=0)
+
+
+def test_models_and_health(proxy):
+    assert [m.id for m in client(proxy).models.list().data] == ["up-model"]
+    with urllib.request.urlopen(proxy.base_url.replace("/v1", "/health")) as r:
+        assert json.loads(r.read())["status"] == "ok"
+
+
+def test_goal_in_extra_body_is_aligned_and_usage_sums_internal_calls(proxy, upstream):
+    reply = client(proxy).chat.completions.create(model="anything", messages=MESSAGES, max_tokens=6,
+                                                  extra_body={"goal": "verbosity=1", "budget": 3, "method": "best_of_n"})
+    assert len(upstream.requests) == 3
+    assert all(r["model"] == "up-model" and "goal" not in r for r in upstream.requests)
+    assert reply.usage.completion_tokens == 3 * 6  # three policy answers of six words
+    assert upstream.headers[0]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+def test_goal_from_header_and_from_profile(proxy, upstream):
+    c = client(proxy)
+    c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4,
+                              extra_headers={"X-HIA-Goal": "verbosity=2", "X-HIA-Budget": "2", "X-HIA-Method": "best_of_n"})
+    assert len(upstream.requests) == 2
+    proxy.client.profiles.set("ana", "verbosity=0", budget=1, method="best_of_n")
+    c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4, user="ana")
+    assert len(upstream.requests) == 3
+
+
+def test_without_goal_it_passes_through(proxy, upstream):
+    reply = client(proxy).chat.completions.create(model="m", messages=MESSAGES, max_tokens=5)
+    assert len(upstream.requests) == 1 and len(reply.choices[0].message.content.split()) == 5
+
+
+def test_stream_true_streams_the_chosen_answer(proxy, upstream):
+    stream = client(proxy).chat.completions.create(model="m", messages=MESSAGES, max_tokens=20, stream=True,
+                                                   stream_options={"include_usage": True},
+                                                   extra_body={"goal": "verbosity=1", "budget": 2})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(text.split()) == 20 and len([c for c in chunks if c.choices]) > 3
+    assert chunks[-1].usage.completion_tokens == 20 * len(upstream.requests)  # every internal call counted
+
+
+def test_bad_goal_is_a_400_with_the_reason(proxy):
+    with pytest.raises(openai.BadRequestError, match="outside its range"):
+        client(proxy).chat.completions.create(model="m", messages=MESSAGES, extra_body={"goal": "verbosity=9"})
+
+
+def test_refuses_non_loopback_without_token(upstream):
+    with pytest.raises(InputError, match="needs a bearer token"):
+        ProxyServer(upstream_url=upstream.base_url, model="m", host="0.0.0.0")
+
+
+def test_token_is_required_when_set(upstream):
+    with ProxyServer(upstream_url=upstream.base_url, model="m", token="proxy-token-123") as p:
+        with pytest.raises(openai.AuthenticationError):
+            client(p, key="wrong").chat.completions.create(model="m", messages=MESSAGES)
+        ok = client(p, key="proxy-token-123").chat.completions.create(model="m", messages=MESSAGES, max_tokens=3)
+        assert ok.choices[0].message.content
