@@ -1,10 +1,12 @@
 """A community preference model: Bradley-Terry on sentence embeddings of (question, answer).
 
 s(q, a) = w · phi(q, a), P(a preferred to b | q) = sigmoid(s(q, a) - s(q, b)), with phi the
-answer's embedding, its element-wise product with the question's embedding, and the answer's
-text statistics. Fitted per community as a logistic regression on phi(q, chosen) - phi(q,
-rejected). As a reference reward model it scores the attribute `community` on 0-4: the
-sigmoid of the answer's standardised score against the training answers.
+cosine similarity of the question's and answer's embeddings plus the answer's text statistics
+(length, structure, readability). Fitted per community as a logistic regression on
+phi(q, chosen) - phi(q, rejected). Whole embedding vectors as features overfit on the
+1,797-pair Stack Exchange sample (pair accuracy 0.58-0.63 against 0.66; see README). As a
+reference reward model it scores the attribute `community` on 0-4: the sigmoid of the answer's
+standardised score against the training answers.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ register_attribute(COMMUNITY)
 
 def features(questions: Sequence[str], answers: Sequence[str], embedder: Embedder) -> np.ndarray:
     q, a = embedder.embed(list(questions)), embedder.embed(list(answers))
-    return np.hstack([a, q * a, text_stats_matrix(answers, questions)])
+    relevance = (q * a).sum(axis=1, keepdims=True)  # both are unit vectors: cosine similarity
+    return np.hstack([relevance, text_stats_matrix(answers, questions)])
 
 
 @dataclass
