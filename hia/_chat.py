@@ -8,8 +8,10 @@ failures into typed errors that never contain the API key.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
+import weakref
 import re
 import time
 from dataclasses import dataclass, field
@@ -252,11 +254,28 @@ class ChatEndpoint(_EndpointBase):
 
 
 class AsyncChatEndpoint(_EndpointBase):
-    """Asyncio twin, on `openai.AsyncOpenAI`."""
+    """Asyncio twin, on `openai.AsyncOpenAI`.
+
+    An AsyncOpenAI client's connections belong to the event loop that opened them, so an
+    endpoint that made its own client keeps one per running loop: the same policy then works
+    under successive `asyncio.run` calls. A client passed in is used as it is.
+    """
 
     def __init__(self, model: str, *, client: openai.AsyncOpenAI | None = None, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
-        self.client = client or openai.AsyncOpenAI(**self._client_kwargs)
+        self._given = client
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary())
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._given is not None:
+            return self._given
+        loop = asyncio.get_running_loop()
+        client = self._per_loop.get(loop)
+        if client is None:
+            client = self._per_loop[loop] = openai.AsyncOpenAI(**self._client_kwargs)
+        return client
 
     async def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
         request = self._request(messages, params)
@@ -272,4 +291,4 @@ class AsyncChatEndpoint(_EndpointBase):
         return self._reply(completion, usage)
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.client.close()  # this loop's client (or the one passed in)

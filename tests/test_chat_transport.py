@@ -142,3 +142,12 @@ def test_async_twin_behaves_the_same(endpoint):
 def test_repr_hides_the_key_and_url_credentials():
     p = ChatPolicy("m", base_url="http://user:secret@127.0.0.1:9/v1", api_key=KEY)
     assert KEY not in repr(p.endpoint) and "secret" not in repr(p.endpoint)
+
+
+def test_one_async_policy_works_across_event_loops(endpoint):
+    import asyncio
+
+    script, url = endpoint([])
+    p = AsyncChatPolicy("m", base_url=url)
+    texts = [asyncio.run(p.complete([{"role": "user", "content": "hi"}])).text for _ in range(3)]
+    assert texts == ["ok"] * 3 and len(script.requests) == 3
