@@ -1,7 +1,6 @@
 """A planted key must not appear in any output: logs, errors, results, caches, JSONL, reprs."""
 
 import asyncio
-import json
 import logging
 import os
 import subprocess

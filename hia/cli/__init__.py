@@ -1,0 +1,32 @@
+"""hia: align answers of black-box chat models to goals, and train the reward models it uses.
+
+One module per group of commands: align.py (`hia align`), train.py (`train-reference`,
+`calibrate`, `train-preference`), serve.py (`serve`, `profiles`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Sequence
+
+from ..errors import HiaError
+from . import align, serve, train
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hia", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (align, train, serve):
+        module.register(sub)
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so managed local servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return args.run(args)
+    except HiaError as exc:
+        print(f"hia: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,100 @@
+"""`hia serve` (the OpenAI-compatible proxy) and `hia profiles` (the goal profiles it uses)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+from .. import _defaults as D
+from ..errors import HiaError
+from ..optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
+from ..search import METHODS
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("serve", help="run an OpenAI-compatible proxy that aligns answers",
+                       description="Serve /v1/chat/completions, /v1/models and /health. Requests with a goal (extra_body, "
+                                   "X-HIA-Goal header, or the `user`'s profile) are aligned; others pass through.")
+    p.add_argument("--upstream", help="upstream OpenAI-compatible base URL (default: the embedded local models)")
+    p.add_argument("--model", help="upstream model name (needed with --upstream)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the upstream key")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; any but loopback needs a token")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token-env", default="HIA_SERVE_TOKEN", help="environment variable holding the bearer token clients must send")
+    p.add_argument("--profiles", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
+    p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
+    return p
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from .profiles import ProfileStore
+    from .serve import ProxyServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    token = os.environ.get(args.token_env) or None
+    profiles = ProfileStore(args.profiles)
+    with contextlib.ExitStack() as stack:
+        if args.upstream:
+            if not args.model:
+                raise HiaError("--upstream needs --model (the model name the upstream serves)")
+            url, model, key = args.upstream, args.model, os.environ.get(args.api_key_env)
+            optimizer: PromptOptimizer = TemplateOptimizer()
+        else:
+            from .local import LocalModels
+
+            print("starting the embedded local models ...", file=sys.stderr)
+            local = stack.enter_context(LocalModels())
+            url, model, key = local.policy.base_url, local.policy.alias, None
+            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+        proxy = ProxyServer(upstream_url=url, model=model, api_key=key, host=args.host, port=args.port, token=token,
+                            profiles=profiles, optimizer=optimizer, method=args.method)
+        print(f"hia serving {model} at {proxy.base_url.replace(':0/', ':')}"
+              + (" (bearer token required)" if token else ""), file=sys.stderr)
+        proxy.serve_forever()
+    return 0
+
+
+def _add_profiles(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("profiles", help="manage personal goal profiles (used through a request's `user`)")
+    p.add_argument("--db", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
+    actions = p.add_subparsers(dest="action", required=True)
+    s = actions.add_parser("set", help="create or replace a profile")
+    s.add_argument("user")
+    s.add_argument("--goal", required=True)
+    s.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET)
+    s.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
+    for name in ("show", "delete"):
+        actions.add_parser(name).add_argument("user")
+    actions.add_parser("list")
+    return p
+
+
+def _profiles(args: argparse.Namespace) -> int:
+    from .profiles import ProfileStore, profile_dict
+
+    store = ProfileStore(args.db)
+    if args.action == "set":
+        print(json.dumps(profile_dict(store.set(args.user, args.goal, budget=args.budget, method=args.method))))
+    elif args.action == "show":
+        profile = store.get(args.user)
+        if profile is None:
+            raise HiaError(f"no profile for user {args.user!r}")
+        print(json.dumps(profile_dict(profile)))
+    elif args.action == "list":
+        for profile in store.list():
+            print(f"{profile.user}\t{profile.goal}\tbudget {profile.budget}\t{profile.method}")
+    elif args.action == "delete":
+        if not store.delete(args.user):
+            raise HiaError(f"no profile for user {args.user!r}")
+        print(f"deleted {args.user}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_serve(sub).set_defaults(run=_serve)
+    _add_profiles(sub).set_defaults(run=_profiles)

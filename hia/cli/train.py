@@ -1,0 +1,133 @@
+"""`hia train-reference`, `hia calibrate` and `hia train-preference`: fit and measure the reward models."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import HiaError
+from ..policy import ChatPolicy
+from ..training import default_reference, train_reference
+from ._common import add_endpoint_args, endpoints, make_optimizer
+
+
+def _add_train_reference(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("train-reference", help="train the HelpSteer attribute reference model",
+                       description="Train the reference attribute model on rated rows and print its "
+                                   "prompt-grouped cross-validation per attribute.")
+    p.add_argument("--data", required=True, help="HelpSteer-style .jsonl/.json/.parquet, or a hub id")
+    p.add_argument("--features", choices=("stats", "stats+embeddings"), default="stats")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--out", help="where to save the model (default: print only)")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and count malformed rows instead of failing")
+    return p
+
+
+def format_cv(report: dict) -> str:
+    lines = [f"{'attribute':<12} {'spearman':>8} {'MAE':>6} {'MAE of mean':>11}"]
+    for name, row in report.items():
+        lines.append(f"{name:<12} {row['spearman']:>8.3f} {row['mae']:>6.3f} {row['mae_of_mean']:>11.3f}")
+    return "\n".join(lines)
+
+
+def _train_reference(args: argparse.Namespace) -> int:
+    model, report = train_reference(args.data, features=args.features, folds=args.folds, skip_invalid=args.skip_invalid)
+    meta = model.metadata
+    print(f"{meta['rows']} rows, {meta['distinct_prompts']} distinct prompts, features {args.features}, "
+          f"{args.folds} folds grouped by prompt" + (f", {meta['skipped_rows']} malformed rows skipped" if meta["skipped_rows"] else ""))
+    print(format_cv(report))
+    if args.out:
+        print(f"saved to {model.save(args.out)}")
+    return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("calibrate", help="fit the learned heuristic on real policy answers",
+                       description="Spend a stated number of policy calls on rewrites of training prompts, score "
+                                   "the answers with the reference model, fit the heuristic and save it; print its "
+                                   "held-out Spearman per attribute, with and without online updates.")
+    p.add_argument("--data", required=True, help="HelpSteer-style file whose prompts are used")
+    p.add_argument("--train-prompts", type=int, default=20)
+    p.add_argument("--heldout-prompts", type=int, default=8)
+    p.add_argument("--rewrites", type=int, default=4, help="rewrites per prompt, each answered once")
+    p.add_argument("--policy-calls", type=int, default=112, help="policy calls to spend in all")
+    p.add_argument("--max-prompt-words", type=int, default=60, help="use only prompts this short")
+    p.add_argument("--max-tokens", type=int, default=160, help="policy answer length cap")
+    p.add_argument("--reference-file", help="attribute model (default: the shipped one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="where to save the heuristic (JSON)")
+    add_endpoint_args(p)
+    return p
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import asyncio
+    import random
+
+    from .calibration import calibrate
+    from .data import load_helpsteer
+    from .policy import as_policy_fn
+
+    prompts = sorted({r.prompt for r in load_helpsteer(args.data).rows if len(r.prompt.split()) <= args.max_prompt_words})
+    random.Random(args.seed).shuffle(prompts)
+    need = args.train_prompts + args.heldout_prompts
+    if len(prompts) < need:
+        raise HiaError(f"{args.data} has {len(prompts)} prompts of at most {args.max_prompt_words} words; "
+                       f"{need} are needed (lower --train-prompts/--heldout-prompts or raise --max-prompt-words)")
+    train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
+    reference = default_reference(args.reference_file)
+    with endpoints(args) as ep:
+        policy = as_policy_fn(ChatPolicy(ep["policy"]["model"], base_url=ep["policy"]["base_url"],
+                                         api_key=ep["policy"]["api_key"], max_tokens=args.max_tokens))
+        heuristic, report = asyncio.run(calibrate(
+            train, heldout, optimizer=make_optimizer(ep), policy=policy, reference=reference,
+            attributes=reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls, seed=args.seed))
+    heuristic.save(args.out)
+    u = report.usage
+    print(f"{report.train_prompts} training prompts ({report.train_evidence} answered rewrites), "
+          f"{report.heldout_prompts} held-out prompts ({report.heldout_evidence}); {u.policy_calls} policy calls, "
+          f"{u.optimizer_calls} optimizer calls, {report.seconds:.0f} s")
+    print("held-out Spearman, predicted vs reference scores of the policy's answers:")
+    print(f"{'attribute':<12} {'zero-shot':>9} {'offline':>8} {'online':>7}")
+    for a in report.attributes:
+        row = [report.spearman[k][a] for k in ("zero_shot", "offline", "online")]
+        print(f"{a:<12} " + " ".join(f"{v:>{w}.3f}" for v, w in zip(row, (9, 8, 7))))
+    print(f"saved to {args.out}")
+    return 0
+
+
+def _add_train_preference(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("train-preference", help="train a community preference (Bradley-Terry) model",
+                       description="Train a Bradley-Terry model on sentence embeddings of (question, answer) per "
+                                   "community and print its pair accuracy under question-grouped cross-validation.")
+    p.add_argument("--data", required=True, help="preference data file")
+    p.add_argument("--format", choices=("stackexchange", "compred", "pairs"), default="stackexchange",
+                   help="stackexchange: questions with voted answers; compred: ComPRed rows; pairs: prompt/chosen/rejected")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--c", type=float, default=0.01, help="inverse regularisation strength")
+    p.add_argument("--out", help="where to save the model (default: print only)")
+    return p
+
+
+def _train_preference(args: argparse.Namespace) -> int:
+    from .data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
+    from .rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
+
+    loader = {"stackexchange": load_stackexchange_pairs, "compred": load_compred, "pairs": load_helpsteer_pairs}[args.format]
+    pairs = loader(args.data).rows
+    accuracy = pair_accuracy_cv(pairs, folds=args.folds, c=args.c)
+    print(f"{len(pairs)} pairs; pair accuracy, {args.folds} folds grouped by question (0.5 = chance):")
+    for name, value in accuracy.items():
+        if name != "pairs":
+            count = sum(1 for p in pairs if name == "all" or (p.community or "all") == name)
+            print(f"  {name:<24} {value:.3f}  ({count} pairs)")
+    model = CommunityPreferenceModel.fit(pairs, c=args.c)
+    model.metadata["cv_pair_accuracy"] = accuracy
+    if args.out:
+        print(f"saved to {model.save(args.out)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_train_reference(sub).set_defaults(run=_train_reference)
+    _add_calibrate(sub).set_defaults(run=_calibrate)
+    _add_train_preference(sub).set_defaults(run=_train_preference)
