@@ -26,6 +26,7 @@ from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 from .policy import AsyncChatPolicy, ChatPolicy
 from .rewards import Embedder, HeuristicRewardModel, LLMJudge, ReferenceRewardModel, ZeroShotHeuristic
 from .search import METHODS
+from .training import default_reference
 from .types import AlignmentResult, Candidate, Evaluation
 from .usage import Usage
 
@@ -36,7 +37,7 @@ __all__ = [
     "Attribute", "register_attribute", "known_attributes", "euclidean", "max_error", "goal_completion",
     "ChatPolicy", "AsyncChatPolicy", "PromptOptimizer", "LLMOptimizer", "TemplateOptimizer",
     "HeuristicRewardModel", "ReferenceRewardModel", "ZeroShotHeuristic", "LLMJudge", "Embedder",
-    "FilterSettings", "METHODS", "wrap", "AlignedChatCompletion",
+    "FilterSettings", "METHODS", "wrap", "AlignedChatCompletion", "default_reference",
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
     "LocalModelsUnavailable", "LocalServerError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import json
 import weakref
 import re
@@ -261,21 +262,27 @@ class AsyncChatEndpoint(_EndpointBase):
     under successive `asyncio.run` calls. A client passed in is used as it is.
     """
 
-    def __init__(self, model: str, *, client: openai.AsyncOpenAI | None = None, **kwargs: Any) -> None:
+    def __init__(self, model: str, *, client: openai.AsyncOpenAI | None = None,
+                 client_shards: int = D.CLIENT_SHARDS, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self._given = client
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+        self._shards = max(1, client_shards)
+        self._next = itertools.count()
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[openai.AsyncOpenAI]] = (
             weakref.WeakKeyDictionary())
 
     @property
     def client(self) -> openai.AsyncOpenAI:
+        """This loop's next client. Calls are spread over a few clients because a connection
+        pool checks every open connection for each new request: one pool with many concurrent
+        connections costs more CPU per call than several small ones."""
         if self._given is not None:
             return self._given
         loop = asyncio.get_running_loop()
-        client = self._per_loop.get(loop)
-        if client is None:
-            client = self._per_loop[loop] = openai.AsyncOpenAI(**self._client_kwargs)
-        return client
+        clients = self._per_loop.get(loop)
+        if clients is None:
+            clients = self._per_loop[loop] = [openai.AsyncOpenAI(**self._client_kwargs) for _ in range(self._shards)]
+        return clients[next(self._next) % len(clients)]
 
     async def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
         request = self._request(messages, params)
@@ -291,4 +298,9 @@ class AsyncChatEndpoint(_EndpointBase):
         return self._reply(completion, usage)
 
     async def close(self) -> None:
-        await self.client.close()  # this loop's client (or the one passed in)
+        """Close this loop's clients (or the one passed in)."""
+        if self._given is not None:
+            await self._given.close()
+            return
+        for client in self._per_loop.pop(asyncio.get_running_loop(), []):
+            await client.close()

@@ -42,6 +42,7 @@ REQUEST_TIMEOUT_S = 120.0
 MAX_RETRIES = 4  # transport retries per call, after the first attempt
 RETRY_INITIAL_WAIT_S = 0.5
 RETRY_MAX_WAIT_S = 20.0
+CLIENT_SHARDS = 8  # async clients (connection pools) per endpoint per event loop
 
 # Embedded local models
 LOCAL_SERVER_START_TIMEOUT_S = 90.0

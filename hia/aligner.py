@@ -138,12 +138,12 @@ class AsyncAligner:
 
 
     async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
-                         concurrency: int = 8, progress: bool = True) -> "BatchReport":
+                         concurrency: int = 8, progress: bool = True, fsync: bool = False) -> "BatchReport":
         """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch)."""
         from .batch import align_many
 
         return await align_many(self, items, output=output, budget_per_item=budget_per_item,
-                                concurrency=concurrency, progress=progress)
+                                concurrency=concurrency, progress=progress, fsync=fsync)
 
 
 class Aligner:

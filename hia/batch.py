@@ -2,7 +2,8 @@
 
 Each item's outcome is appended to the output file the moment it finishes (`"status": "ok"`
 with the whole result, or `"status": "error"` with the typed error and any work already paid
-for), and flushed, so a batch that is killed loses nothing that finished. Run again with the
+for), and flushed, so a batch that is killed loses nothing that finished (`fsync=True` guards
+against a machine crash as well). Run again with the
 same output file and it skips the items already recorded.
 """
 
@@ -65,9 +66,12 @@ def finished_ids(path: str | Path) -> set[str]:
 
 
 class _Writer:
-    """Appends one JSON line per record and makes it durable before the next one."""
+    """Appends one JSON line per record and flushes it to the OS at once, so a killed process
+    loses nothing written; `fsync=True` also forces it to disk (safe from a machine crash too,
+    at a few milliseconds per record)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self._fsync = fsync
         path.parent.mkdir(parents=True, exist_ok=True)
         # A kill in mid-write can leave a torn last line; start on a fresh line after it.
         if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
@@ -81,14 +85,16 @@ class _Writer:
         with self._lock:
             self._file.write(line)
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if self._fsync:
+                os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
 
 
 async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,
-                     budget_per_item: int = 2, concurrency: int = 8, progress: bool = True) -> BatchReport:
+                     budget_per_item: int = 2, concurrency: int = 8, progress: bool = True,
+                     fsync: bool = False) -> BatchReport:
     """Align every item not yet in `output`, at most `concurrency` at a time."""
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
@@ -97,7 +103,7 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     seen = finished_ids(path)
     todo = [item for item in todo_all if item.id not in seen]
     report = BatchReport(skipped=len(todo_all) - len(todo))
-    writer = _Writer(path)
+    writer = _Writer(path, fsync)
     gate = asyncio.Semaphore(concurrency)
     bar = None
     if progress and todo:

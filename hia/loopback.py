@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,13 @@ class Faults:
 class LoopbackServer:
     def __init__(self, *, latency_s: float = 0.0, parallel: int | None = None, faults: Faults = Faults(),
                  script: Sequence[str] = (), context_words: int | None = None, api_key: str | None = None,
-                 seed: int = 0, model: str = "loopback", host: str = "127.0.0.1", port: int = 0) -> None:
+                 responder: Callable[[dict], str] | None = None, seed: int = 0, model: str = "loopback",
+                 host: str = "127.0.0.1", port: int = 0) -> None:
         """`script` fixes the outcomes of the first requests ("ok", "rate_limit", "server_error", "hang",
         "reset", "malformed"); `context_words` rejects longer prompts with 400 like a real server;
-        `api_key` makes it answer 401, echoing the key it got, as some providers do."""
+        `api_key` makes it answer 401, echoing the key it got, as some providers do; `responder`
+        writes the reply text from the request (default: `max_tokens` filler words)."""
+        self.responder = responder
         self.script = list(script)
         self.context_words = context_words
         self.api_key = api_key
@@ -191,10 +194,13 @@ class LoopbackServer:
         return True
 
     def _completion(self, request: dict) -> dict:
-        words = int(request.get("max_tokens") or 16)
         prompt = " ".join(str(m.get("content", "")) for m in request.get("messages", []))
-        seed = request.get("seed") or 0
-        text = " ".join(f"w{(seed + i) % 97}" for i in range(words))
+        if self.responder is not None:
+            text = self.responder(request)
+        else:
+            seed = request.get("seed") or 0
+            text = " ".join(f"w{(seed + i) % 97}" for i in range(int(request.get("max_tokens") or 16)))
+        words = len(text.split())
         return {
             "id": f"loopback-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": request.get("model", self.model),
@@ -202,3 +208,44 @@ class LoopbackServer:
             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": words,
                       "total_tokens": len(prompt.split()) + words},
         }
+
+
+def numbered_rewrites(request: dict) -> str:
+    """Replies like a prompt optimizer: numbered rewrites of the question in the last message."""
+    last = str(request["messages"][-1]["content"])
+    question = last.split("Question: ", 1)[-1].split("\n", 1)[0] if "Question: " in last else last
+    styles = ["Answer briefly.", "Explain in detail, step by step.", "Use simple words.", "Give an expert answer.",
+              "Answer in one sentence.", "Write several paragraphs.", "Be concise and clear.", "List the key points."]
+    return "\n".join(f"{i}. {question} {style}" for i, style in enumerate(styles, 1))
+
+
+def steady_answer(request: dict) -> str:
+    """Replies like a policy: the same plain answer of about fifty words."""
+    return " ".join(["The answer is as follows, with some detail."] * 6)
+
+
+RESPONDERS: dict[str, Callable[[dict], str] | None] = {
+    "filler": None, "rewrites": numbered_rewrites, "answer": steady_answer}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run a loopback server in its own process (so it does not share the client's interpreter)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hia.loopback", description=main.__doc__)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--parallel", type=int, default=None)
+    parser.add_argument("--responder", choices=sorted(RESPONDERS), default="filler")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = LoopbackServer(latency_s=args.latency_ms / 1000, parallel=args.parallel,
+                            responder=RESPONDERS[args.responder], port=args.port).start()
+    print(server.base_url, flush=True)  # the parent reads the address from the first line
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""What the engine itself costs: overhead per alignment, and batch throughput against the ideal.
+
+    .venv/bin/python benchmarks/overhead.py            # full: prints and writes benchmarks/results/overhead.json
+    .venv/bin/python benchmarks/overhead.py --quick    # a smaller run (what the tests run)
+
+The policy and the optimizer are loopback OpenAI-compatible servers with no model, each in its
+own process (`python -m hia.loopback`): each answers after `--latency-ms`, in parallel. The reference is the shipped attribute model, and HIA's
+filters use the real embedding model on this machine's CPU.
+
+(a) overhead_fraction: alignments one at a time; the share of wall time spent on anything but
+    waiting for the policy and optimizer calls (the `policy` and `optimize` stage timers, which
+    include the openai client's own work on each call).
+(b) throughput_fraction: `align_many` at each concurrency; items per second divided by the ideal
+    the latency allows (concurrency / (round trips per item x latency)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from hia import AsyncAligner, AsyncChatPolicy, LLMOptimizer
+from hia.rewards.embeddings import shared_embedder
+from hia.training import default_reference
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextlib.contextmanager
+def loopback_process(latency_ms: float, responder: str) -> Iterator[str]:
+    """A loopback server in its own process, as a real endpoint would be; yields its base URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "hia.loopback", "--latency-ms", str(latency_ms),
+                             "--responder", responder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def aligner(policy_url: str, optimizer_url: str) -> AsyncAligner:
+    policy = AsyncChatPolicy("loopback", base_url=policy_url, max_tokens=64, max_retries=0)
+    optimizer = LLMOptimizer("loopback", base_url=optimizer_url, max_calls=1, max_retries=0)
+    return AsyncAligner(policy, default_reference(), optimizer=optimizer)
+
+
+async def overhead(engine: AsyncAligner, method: str, items: int, budget: int) -> dict:
+    wall = waiting = 0.0
+    for i in range(items):
+        result = await engine.align(f"How do I learn topic number {i} well?", "verbosity=1,complexity=2",
+                                    budget=budget, method=method)
+        stages = result.usage.stage_seconds
+        wall += result.usage.wall_seconds
+        waiting += stages["policy"] + stages["optimize"]
+    return {"method": method, "budget": budget, "items": items, "wall_s": round(wall, 3),
+            "waiting_s": round(waiting, 3), "overhead_fraction": round((wall - waiting) / wall, 4)}
+
+
+async def throughput(engine: AsyncAligner, method: str, concurrency: int, items: int, budget: int,
+                     latency: float, round_trips: int, out: Path) -> dict:
+    out.unlink(missing_ok=True)
+    batch = [{"id": i, "prompt": f"How do I learn topic number {i} well?", "goal": "verbosity=1,complexity=2",
+              "method": method} for i in range(items)]
+    start = time.perf_counter()
+    report = await engine.align_many(batch, output=out, budget_per_item=budget, concurrency=concurrency,
+                                     progress=False)
+    seconds = time.perf_counter() - start
+    ideal = concurrency / (round_trips * latency)
+    measured = items / seconds
+    return {"method": method, "concurrency": concurrency, "items": items, "failed": report.failed,
+            "seconds": round(seconds, 3), "items_per_s": round(measured, 2), "ideal_items_per_s": round(ideal, 2),
+            "throughput_fraction": round(measured / ideal, 4)}
+
+
+async def main(args: argparse.Namespace) -> dict:
+    latency = args.latency_ms / 1000
+    shared_embedder().embed(["warm up the embedding model"])  # loading is not per-alignment work
+    with loopback_process(args.latency_ms, "answer") as policy_url, \
+            loopback_process(args.latency_ms, "rewrites") as optimizer_url:
+        engine = aligner(policy_url, optimizer_url)
+        items = 3 if args.quick else 12
+        # Round trips per item, one after another: best-of-N is one round of parallel policy calls;
+        # HIA-greedy at budget 2 is two rounds of (optimizer call, then policy call).
+        per_method = [await overhead(engine, "best_of_n", items, 2), await overhead(engine, "hia", items, 2)]
+        levels = [1, 8] if args.quick else [1, 8, 32, 64]
+        runs = []
+        for method, trips in (("best_of_n", 1), ("hia", 4)):
+            for c in levels:
+                n = max(8, 2 * c) if args.quick else max(16, 4 * c)
+                runs.append(await throughput(engine, method, c, n, 2, latency, trips, RESULTS / "overhead.jsonl.tmp"))
+        (RESULTS / "overhead.jsonl.tmp").unlink(missing_ok=True)
+    hia_overhead = next(r for r in per_method if r["method"] == "hia")
+    return {
+        "latency_ms": args.latency_ms,
+        "overhead_fraction": hia_overhead["overhead_fraction"],
+        "throughput_fraction": {str(r["concurrency"]): r["throughput_fraction"] for r in runs if r["method"] == "hia"},
+        "overhead_by_method": per_method,
+        "throughput_runs": runs,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": f"{platform.machine()}, {platform.system()}, {len(os.sched_getaffinity(0))} cores, no GPU",
+        "quick": args.quick,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency-ms", type=float, default=200)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    summary = asyncio.run(main(args))
+    print(f"latency {summary['latency_ms']:g} ms; engine overhead, one alignment at a time:")
+    for r in summary["overhead_by_method"]:
+        print(f"  {r['method']:<10} budget {r['budget']}: {100 * r['overhead_fraction']:.2f}% of wall time "
+              f"({r['items']} alignments, {r['wall_s']:.2f} s)")
+    print("align_many throughput as a fraction of the ideal:")
+    for r in summary["throughput_runs"]:
+        print(f"  {r['method']:<10} concurrency {r['concurrency']:>2}: {100 * r['throughput_fraction']:.1f}% "
+              f"({r['items_per_s']} of {r['ideal_items_per_s']} items/s, {r['items']} items, {r['failed']} failed)")
+    if not args.quick or args.out != RESULTS / "overhead.json":
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.out}")
