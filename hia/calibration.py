@@ -26,6 +26,7 @@ from .policy import PolicyFn
 from .rewards.base import HeuristicRewardModel, ReferenceRewardModel, check_scores
 from .rewards.heuristic import ZeroShotHeuristic
 from .rewards.learned import LearnedHeuristic
+from .stats import spearman
 from .usage import Usage
 
 
@@ -91,14 +92,6 @@ async def collect_evidence(prompts: Sequence[str], *, optimizer: PromptOptimizer
     return out
 
 
-def _spearman(predicted: np.ndarray, actual: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if len(actual) < 3 or np.ptp(actual) == 0 or np.ptp(predicted) == 0:
-        return float("nan")
-    return round(float(spearmanr(predicted, actual).statistic), 3)
-
-
 def evaluate(train: list[list[Evidence]], heldout: list[list[Evidence]], attributes: Sequence[str], *,
              zero_shot: HeuristicRewardModel, learned: LearnedHeuristic) -> dict[str, dict[str, float]]:
     """Spearman of zero-shot, offline-calibrated and online-updated predictions on held-out rewrites."""
@@ -113,7 +106,7 @@ def evaluate(train: list[list[Evidence]], heldout: list[list[Evidence]], attribu
         online.append(learned.predict([e.prompt for e in group], attributes))
         learned.update([e.prompt for e in group], np.array([[e.scores[a] for a in attributes] for e in group]), attributes)
     results["online"] = np.vstack(online) if online else np.zeros((0, len(attributes)))
-    return {name: {a: _spearman(pred[:, j], actual[:, j]) for j, a in enumerate(attributes)}
+    return {name: {a: spearman(pred[:, j], actual[:, j]) for j, a in enumerate(attributes)}
             for name, pred in results.items()}
 
 

@@ -38,7 +38,7 @@ def endpoints(args: argparse.Namespace) -> Iterator[dict]:
                          "model": args.optimizer_model or args.model, "api_key": api_key}
         yield {"policy": policy, "optimizer": optimizer}
         return
-    from .local import LocalModels
+    from ..local import LocalModels
 
     print("starting the embedded local models ...", file=sys.stderr)
     with LocalModels() as local:

@@ -32,8 +32,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from .profiles import ProfileStore
-    from .serve import ProxyServer
+    from ..profiles import ProfileStore
+    from ..serve import ProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     token = os.environ.get(args.token_env) or None
@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
             url, model, key = args.upstream, args.model, os.environ.get(args.api_key_env)
             optimizer: PromptOptimizer = TemplateOptimizer()
         else:
-            from .local import LocalModels
+            from ..local import LocalModels
 
             print("starting the embedded local models ...", file=sys.stderr)
             local = stack.enter_context(LocalModels())
@@ -75,7 +75,7 @@ def _add_profiles(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _profiles(args: argparse.Namespace) -> int:
-    from .profiles import ProfileStore, profile_dict
+    from ..profiles import ProfileStore, profile_dict
 
     store = ProfileStore(args.db)
     if args.action == "set":

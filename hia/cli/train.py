@@ -63,9 +63,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     import asyncio
     import random
 
-    from .calibration import calibrate
-    from .data import load_helpsteer
-    from .policy import as_policy_fn
+    from ..calibration import calibrate
+    from ..data import load_helpsteer
+    from ..policy import as_policy_fn
 
     prompts = sorted({r.prompt for r in load_helpsteer(args.data).rows if len(r.prompt.split()) <= args.max_prompt_words})
     random.Random(args.seed).shuffle(prompts)
@@ -109,8 +109,8 @@ def _add_train_preference(sub: argparse._SubParsersAction) -> argparse.ArgumentP
 
 
 def _train_preference(args: argparse.Namespace) -> int:
-    from .data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
-    from .rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
+    from ..data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
+    from ..rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
 
     loader = {"stackexchange": load_stackexchange_pairs, "compred": load_compred, "pairs": load_helpsteer_pairs}[args.format]
     pairs = loader(args.data).rows

@@ -173,8 +173,9 @@ def grouped_cv(prompts: Sequence[str], responses: Sequence[str], targets: np.nda
 
     Returns per attribute: Spearman, mean absolute error, and the MAE of predicting the training mean.
     """
-    from scipy.stats import spearmanr
     from sklearn.model_selection import GroupKFold
+
+    from ..stats import spearman
 
     targets = np.asarray(targets, dtype=float)
     groups = np.unique(np.asarray(prompts), return_inverse=True)[1]
@@ -188,7 +189,7 @@ def grouped_cv(prompts: Sequence[str], responses: Sequence[str], targets: np.nda
     report = {}
     for j, name in enumerate(attributes):
         report[name] = {
-            "spearman": round(float(spearmanr(predicted[:, j], targets[:, j]).statistic), 3),
+            "spearman": spearman(predicted[:, j], targets[:, j]),
             "mae": round(float(np.abs(predicted[:, j] - targets[:, j]).mean()), 3),
             "mae_of_mean": round(float(np.abs(baseline[:, j] - targets[:, j]).mean()), 3),
         }
