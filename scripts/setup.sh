@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local"
-[ "${1:-}" = "dev" ] && extras="local,dev"
+[ "${1:-}" = "dev" ] && extras="local,dev,bench"
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 . .venv/bin/activate

@@ -1,0 +1,193 @@
+"""What the quality benchmarks share: running every method at every budget on the same items,
+its-hub's best-of-N behind our reference model, and the summary (bootstrap intervals, markdown
+table, plots)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hia import AsyncAligner, Goal
+from hia.objectives import OBJECTIVES, all_rewards, get_objective
+from hia.optimizer import goal_conditioned_prompt
+from hia.rewards.base import ReferenceRewardModel
+
+METHODS = ("greedy", "best_of_n", "beam", "hia_greedy", "hia_beam", "its_hub_best_of_n")
+REWARDS = tuple(OBJECTIVES)
+
+
+@dataclass
+class BenchItem:
+    id: str
+    prompt: str
+    goal: Goal
+
+
+def its_hub_lm(base_url: str, model: str, max_tokens: int, temperature: float = 0.7) -> Any:
+    """its-hub's OpenAI-compatible LM, with its length cap sent the way llama.cpp's server reads it.
+
+    its-hub sends `max_completion_tokens`; llama-cpp-python's server reads only `max_tokens` and
+    would otherwise write up to the context length, so both are sent: its-hub's answers are then
+    capped like every other method's."""
+    from its_hub import OpenAICompatibleLanguageModel
+
+    class CappedLM(OpenAICompatibleLanguageModel):
+        def _prepare_request_data(self, *args: Any, **kwargs: Any) -> dict:
+            data = super()._prepare_request_data(*args, **kwargs)
+            if "max_completion_tokens" in data:
+                data["max_tokens"] = data["max_completion_tokens"]
+            return data
+
+    return CappedLM(endpoint=base_url, api_key="not-needed", model_name=model, max_completion_tokens=max_tokens,
+                    temperature=temperature)
+
+
+def its_hub_orm(reference: ReferenceRewardModel, prompt: str, goal: Goal, objective: str) -> Any:
+    """Our reference model and objective behind its-hub's outcome-reward-model interface."""
+    from its_hub import AbstractOutcomeRewardModel
+
+    class GoalReward(AbstractOutcomeRewardModel):
+        def _answers(self, conversations: Any) -> list[str]:
+            batch = conversations if conversations and isinstance(conversations[0], list) else [conversations]
+            return [str((c[-1]["content"] if isinstance(c[-1], dict) else c[-1].content) or "") for c in batch]
+
+        def score(self, conversations: Any, **kwargs: Any) -> list[float]:
+            answers = self._answers(conversations)
+            scores = reference.score([prompt] * len(answers), answers, goal.attributes)
+            fn = get_objective(objective)
+            return [fn(dict(zip(goal.attributes, row)), goal) for row in scores]
+
+        async def ascore(self, conversations: Any, orchestrator: Any = None, **kwargs: Any) -> list[float]:
+            return self.score(conversations)
+
+    return GoalReward()
+
+
+async def run_its_hub(lm: Any, reference: ReferenceRewardModel, item: BenchItem, budget: int, objective: str) -> dict:
+    from its_hub import BestOfN
+
+    start = time.perf_counter()
+    result = await BestOfN(its_hub_orm(reference, item.prompt, item.goal, objective)).ainfer(
+        lm, goal_conditioned_prompt(item.prompt, item.goal), budget, return_response_only=False)
+    answer = str(result.the_one.get("content") or "")
+    scores = dict(zip(item.goal.attributes, map(float, reference.score([item.prompt], [answer], item.goal.attributes)[0])))
+    usage = result.usage
+    return {"rewards": all_rewards(scores, item.goal), "scores": scores, "policy_calls": len(result.responses),
+            "optimizer_calls": 0, "prompt_tokens": getattr(usage, "prompt_tokens", 0),
+            "completion_tokens": getattr(usage, "completion_tokens", 0), "wall_s": time.perf_counter() - start,
+            "stage_seconds": {}, "response": answer}
+
+
+async def run_hia(aligner: AsyncAligner, item: BenchItem, method: str, budget: int) -> dict:
+    result = await aligner.align(item.prompt, item.goal, budget=budget, method=method)
+    chosen = result.chosen
+    scores = chosen.evaluation.scores if chosen and chosen.evaluation else {}
+    u = result.usage
+    return {"rewards": chosen.evaluation.rewards if scores else None, "scores": scores,
+            "policy_calls": u.policy_calls, "optimizer_calls": u.optimizer_calls, "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens, "wall_s": u.wall_seconds,
+            "stage_seconds": dict(u.stage_seconds), "response": result.response}
+
+
+async def run_all(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int], *, aligner: AsyncAligner,
+                  its_lm: Any, reference: ReferenceRewardModel, objective: str, rows_path: Path) -> list[dict]:
+    """Every (item, method, budget), one JSONL row each as it finishes; rows already there are kept."""
+    done = {}
+    if rows_path.exists():
+        for line in rows_path.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["item"], row["method"], row["budget"])] = row
+    rows = list(done.values())
+    with rows_path.open("a") as out:
+        for item in items:
+            for method in methods:
+                for budget in budgets:
+                    if (item.id, method, budget) in done:
+                        continue
+                    if method == "its_hub_best_of_n":
+                        row = await run_its_hub(its_lm, reference, item, budget, objective)
+                    else:
+                        row = await run_hia(aligner, item, method, budget)
+                    row.update(item=item.id, method=method, budget=budget, goal=str(item.goal))
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+                    rows.append(row)
+    return rows
+
+
+def bootstrap(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> tuple[float, list[float]]:
+    data = np.asarray(values, dtype=float)
+    if len(data) == 0:
+        return float("nan"), [float("nan"), float("nan")]
+    means = np.random.default_rng(seed).choice(data, size=(resamples, len(data))).mean(axis=1)
+    return round(float(data.mean()), 4), [round(float(x), 4) for x in np.percentile(means, [2.5, 97.5])]
+
+
+def summarise(rows: Sequence[dict], methods: Sequence[str], budgets: Sequence[int]) -> dict:
+    table: dict[str, dict[str, dict]] = {}
+    for method in methods:
+        for budget in budgets:
+            chosen = [r for r in rows if r["method"] == method and r["budget"] == budget and r["rewards"]]
+            if not chosen:
+                continue
+            cell: dict[str, Any] = {}
+            for name in REWARDS:
+                mean, ci = bootstrap([r["rewards"][name] for r in chosen])
+                cell[name] = {"mean": mean, "ci95": ci}
+            cell["policy_calls"] = round(float(np.mean([r["policy_calls"] for r in chosen])), 3)
+            cell["optimizer_calls"] = round(float(np.mean([r["optimizer_calls"] for r in chosen])), 3)
+            cell["tokens"] = round(float(np.mean([r["prompt_tokens"] + r["completion_tokens"] for r in chosen])), 1)
+            cell["wall_s"] = round(float(np.mean([r["wall_s"] for r in chosen])), 3)
+            stages = {s for r in chosen for s in r["stage_seconds"]}
+            cell["stage_seconds"] = {s: round(float(np.mean([r["stage_seconds"].get(s, 0.0) for r in chosen])), 3)
+                                     for s in sorted(stages)}
+            cell["items"] = len(chosen)
+            table.setdefault(method, {})[str(budget)] = cell
+    return table
+
+
+def markdown(table: dict, budgets: Sequence[int]) -> str:
+    lines = ["| method | budget | euclidean (95% CI) | max_error (95% CI) | goal_completion (95% CI) | policy calls | optimizer calls | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method, cells in table.items():
+        for budget in budgets:
+            c = cells.get(str(budget))
+            if c is None:
+                continue
+            parts = [f"{c[n]['mean']:.3f} ({c[n]['ci95'][0]:.3f}, {c[n]['ci95'][1]:.3f})" for n in REWARDS]
+            lines.append(f"| {method} | {budget} | " + " | ".join(parts)
+                         + f" | {c['policy_calls']:.2f} | {c['optimizer_calls']:.2f} | {c['wall_s']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: dict, budgets: Sequence[int], path_prefix: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name in REWARDS:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, cells in table.items():
+            xs = [b for b in budgets if str(b) in cells]
+            means = [cells[str(b)][name]["mean"] for b in xs]
+            low = [cells[str(b)][name]["mean"] - cells[str(b)][name]["ci95"][0] for b in xs]
+            high = [cells[str(b)][name]["ci95"][1] - cells[str(b)][name]["mean"] for b in xs]
+            ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(budgets), [str(b) for b in budgets])
+        ax.set_xlabel("budget (policy calls)")
+        ax.set_ylabel(f"mean {name} (higher is better)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = path_prefix.with_name(f"{path_prefix.name}_{name}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
