@@ -48,3 +48,22 @@ def test_helpsteer_quick_runs_every_method_on_the_local_models(tmp_path):
     for name in ("euclidean", "max_error", "goal_completion"):
         assert (tmp_path / f"helpsteer_{name}.png").stat().st_size > 5000
     assert "| hia_greedy | 1 |" in (tmp_path / "helpsteer.md").read_text()
+
+
+SHARED_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"
+
+
+def test_compred_quick_combines_community_and_helpsteer_goals(tmp_path):
+    import pytest
+
+    if not SHARED_SE.is_file():
+        pytest.skip("shared Stack Exchange data not present")
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compred.py"), "--quick", "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=900, cwd=ROOT / "benchmarks")
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads((tmp_path / "compred.json").read_text())
+    assert summary["attributes"][0] == "community" and summary["training_pairs"] == 300
+    rows = [json.loads(line) for line in (tmp_path / "compred_rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 6 * 2
+    assert all("community" in r["goal"] and r["policy_calls"] <= r["budget"] for r in rows)
+    assert all(set(r["scores"]) >= {"community"} for r in rows if r["scores"])

@@ -1,0 +1,109 @@
+"""Quality against budget on community-preference data: goals that combine a community's taste
+with one or two HelpSteer attributes.
+
+    .venv/bin/python benchmarks/compred.py            # full (writes benchmarks/results/compred.*)
+    .venv/bin/python benchmarks/compred.py --quick    # 2 items, budgets 1,2 (what the tests run)
+
+Data: real ComPRed (`--compred allenai/compred --subset history`) where a hub is reachable, or
+a local file in ComPRed's schema; here the stand-in is the Stack Exchange 3dprinting sample in
+../shared/data. A community preference model (Bradley-Terry) is trained on the pairs of questions
+the benchmark does not use; the reference routes `community` to it and the HelpSteer attributes
+to the shipped attribute model. Online learning is off, as in helpsteer.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+from _harness import METHODS, BenchItem, its_hub_lm, markdown, plot, run_all, summarise
+from helpsteer import judgeable
+
+from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
+from hia.calibration import prompt_id
+from hia.data import load_compred, load_stackexchange_pairs
+from hia.local import LocalModels
+from hia.rewards.composite import CompositeReference
+from hia.rewards.preference import CommunityPreferenceModel
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"
+
+
+def split(pairs, count: int, max_words: int, seed: int):
+    """Benchmark questions (short ones, seeded) and the pairs of all other questions, for training."""
+    questions = sorted({p.prompt for p in pairs if len(p.prompt.split()) <= max_words})
+    random.Random(seed).shuffle(questions)
+    chosen = set(questions[:count])
+    return [q for q in questions[:count]], [p for p in pairs if p.prompt not in chosen]
+
+
+async def main(args: argparse.Namespace) -> None:
+    pairs = (load_compred(args.compred, subset=args.subset).rows if args.compred
+             else load_stackexchange_pairs(args.stackexchange).rows)
+    questions, training = split(pairs, args.items, args.max_prompt_words, args.seed)
+    if args.max_training_pairs:
+        training = random.Random(args.seed).sample(training, min(len(training), args.max_training_pairs))
+    preference = CommunityPreferenceModel.fit(training)
+    attributes_model = default_reference()
+    helpsteer = judgeable(attributes_model)
+    reference = CompositeReference({"community": preference, **{a: attributes_model for a in helpsteer}})
+    rng = random.Random(args.seed)
+    items = []
+    for i, question in enumerate(questions):
+        extra = rng.sample(helpsteer, min(1 + i % 2, len(helpsteer)))  # one or two HelpSteer attributes
+        targets = {"community": float(rng.choice([3, 4])), **{a: float(rng.randint(0, 4)) for a in extra}}
+        items.append(BenchItem(prompt_id(question), question, Goal(targets)))
+    budgets = [int(b) for b in args.budgets.split(",")]
+    methods = args.methods.split(",")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{len(items)} questions ({preference.community}); preference model trained on {len(training)} pairs of "
+          f"other questions; goals: community + {helpsteer}; budgets {budgets}")
+    with LocalModels() as local:
+        policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
+        optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+        aligner = AsyncAligner(policy, reference, optimizer=optimizer, online_learning=False)
+        its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
+        try:
+            rows = await run_all(items, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
+                                 objective="euclidean", rows_path=args.out_dir / "compred_rows.jsonl")
+        finally:
+            await its_lm.close_session()
+    table = summarise(rows, methods, budgets)
+    summary = {"methods": table, "n_items": len(items), "community": preference.community,
+               "training_pairs": len(training), "attributes": ["community", *helpsteer], "budgets": budgets,
+               "data": str(args.compred or Path(args.stackexchange).name), "max_tokens": args.max_tokens,
+               "command": " ".join([Path(sys.executable).name, *sys.argv]),
+               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU; embedded local models",
+               "quick": args.quick}
+    (args.out_dir / "compred.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out_dir / "compred.md").write_text(markdown(table, budgets))
+    plot(table, budgets, args.out_dir / "compred")
+    print(markdown(table, budgets))
+    print(f"wrote {args.out_dir / 'compred.json'}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compred", help="ComPRed hub id or local ComPRed-schema file (default: the Stack Exchange stand-in)")
+    parser.add_argument("--subset", default="history")
+    parser.add_argument("--stackexchange", type=Path, default=DEFAULT_SE)
+    parser.add_argument("--quick", action="store_true", help="2 items, budgets 1 and 2, short answers")
+    parser.add_argument("--items", type=int, default=8, help="questions (8 fit in about an hour here)")
+    parser.add_argument("--budgets", default="1,2,4,8")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-prompt-words", type=int, default=80)
+    parser.add_argument("--max-training-pairs", type=int, default=0, help="0: all")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    if args.quick:
+        args.items, args.budgets, args.max_tokens, args.max_training_pairs = 2, "1,2", 32, 300
+    asyncio.run(main(args))
