@@ -32,12 +32,17 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 HEADER_FIELDS = {"x-hia-goal": "goal", "x-hia-budget": "budget", "x-hia-method": "method", "x-hia-objective": "objective"}
 
 
-def _status_for(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, InputError) or isinstance(exc, ValueError):
-        return 400, "invalid_request_error"
-    if isinstance(exc, EndpointError):
-        return 502, "upstream_error"
-    return 500, "server_error"
+def _http_error(exc: Exception) -> tuple[int, str, str]:
+    """Status, error type and message for a failed request. Bad input (GoalError, InputError and
+    other ValueErrors, bad arguments) is the caller's 400; an upstream failure is a 502. Errors
+    raised by the openai client itself are named but not quoted: their text may echo the upstream
+    reply, which can hold the key that was sent."""
+    message = f"{type(exc).__name__}: request failed" if isinstance(exc, openai.OpenAIError) else str(exc)
+    if isinstance(exc, (ValueError, TypeError)):
+        return 400, "invalid_request_error", message
+    if isinstance(exc, (EndpointError, openai.OpenAIError)):
+        return 502, "upstream_error", message
+    return 500, "server_error", message
 
 
 class ProxyServer:
@@ -175,8 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "invalid_request_error", f"the request body is not valid JSON: {exc.msg}")
             return
         except (HiaError, ValueError, TypeError, openai.OpenAIError) as exc:
-            status, kind = _status_for(exc) if isinstance(exc, (HiaError, ValueError)) else (502, "upstream_error")
-            self._error(status, kind, str(exc) if isinstance(exc, HiaError) else f"{type(exc).__name__}: request failed")
+            self._error(*_http_error(exc))
             return
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
