@@ -24,7 +24,18 @@ from .goal import Goal
 from .objectives import euclidean, goal_completion, max_error
 from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 from .policy import AsyncChatPolicy, ChatPolicy
-from .rewards import Embedder, HeuristicRewardModel, LLMJudge, ReferenceRewardModel, ZeroShotHeuristic
+from .rewards import (
+    AttributeModel,
+    CommunityPreferenceModel,
+    CompositeReference,
+    Embedder,
+    HeuristicRewardModel,
+    LearnedHeuristic,
+    LLMJudge,
+    ReferenceRewardModel,
+    TransformersRewardModel,
+    ZeroShotHeuristic,
+)
 from .search import METHODS
 from .training import default_reference
 from .types import AlignmentResult, Candidate, Evaluation
@@ -36,7 +47,8 @@ __all__ = [
     "Aligner", "AsyncAligner", "AlignmentResult", "Candidate", "Evaluation", "Usage", "Budget", "Goal",
     "Attribute", "register_attribute", "known_attributes", "euclidean", "max_error", "goal_completion",
     "ChatPolicy", "AsyncChatPolicy", "PromptOptimizer", "LLMOptimizer", "TemplateOptimizer",
-    "HeuristicRewardModel", "ReferenceRewardModel", "ZeroShotHeuristic", "LLMJudge", "Embedder",
+    "HeuristicRewardModel", "ReferenceRewardModel", "ZeroShotHeuristic", "LearnedHeuristic", "LLMJudge",
+    "AttributeModel", "CommunityPreferenceModel", "TransformersRewardModel", "CompositeReference", "Embedder",
     "FilterSettings", "METHODS", "wrap", "AlignedChatCompletion", "default_reference",
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",

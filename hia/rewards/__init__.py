@@ -1,8 +1,15 @@
 """Reward models: heuristic (prompt -> predicted scores) and reference (prompt, response -> scores)."""
 
+from .attribute_model import AttributeModel
 from .base import HeuristicRewardModel, ReferenceRewardModel, check_scores
+from .composite import CompositeReference
 from .embeddings import Embedder
 from .heuristic import ZeroShotHeuristic
 from .judge import LLMJudge
+from .learned import LearnedHeuristic
+from .preference import CommunityPreferenceModel
+from .transformers_rm import TransformersRewardModel
 
-__all__ = ["HeuristicRewardModel", "ReferenceRewardModel", "check_scores", "Embedder", "ZeroShotHeuristic", "LLMJudge"]
+__all__ = ["HeuristicRewardModel", "ReferenceRewardModel", "check_scores", "Embedder", "ZeroShotHeuristic",
+           "LearnedHeuristic", "LLMJudge", "AttributeModel", "CommunityPreferenceModel", "TransformersRewardModel",
+           "CompositeReference"]
