@@ -122,6 +122,9 @@ class AsyncAligner:
         start = time.perf_counter()
         try:
             await search.run(ctx)
+        except HiaError as exc:
+            exc.result = result  # type: ignore[attr-defined]  # the work paid for so far stays reachable
+            raise
         finally:
             result.usage.wall_seconds = time.perf_counter() - start
         best = ctx.best()
@@ -135,7 +138,6 @@ class AsyncAligner:
             exc.result = result  # type: ignore[attr-defined]  # paid work stays reachable
             raise exc
         return result
-
 
     async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
                          concurrency: int = 8, progress: bool = True, fsync: bool = False) -> "BatchReport":
@@ -172,4 +174,4 @@ class Aligner:
         self.close()
 
 
-__all__ = ["Aligner", "AsyncAligner", "HiaError"]
+__all__ = ["Aligner", "AsyncAligner"]

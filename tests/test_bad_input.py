@@ -94,8 +94,9 @@ def test_heuristic_returns_nan():
         def predict(self, prompts, attributes):
             return np.full((len(prompts), len(attributes)), np.nan)
 
-    with pytest.raises(RewardModelError, match="non-finite"):
+    with pytest.raises(RewardModelError, match="non-finite") as info:
         align(make(heuristic=NaNHeuristic()), method="hia")
+    assert info.value.result.candidates  # the optimizer's work is kept with the error
 
 
 def test_optimizer_returns_nothing_usable():
