@@ -4,6 +4,7 @@ table, plots)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -19,6 +20,23 @@ from hia.rewards.base import ReferenceRewardModel
 
 METHODS = ("greedy", "best_of_n", "beam", "hia_greedy", "hia_beam", "its_hub_best_of_n")
 REWARDS = tuple(OBJECTIVES)
+
+
+def add_run_args(parser: argparse.ArgumentParser, *, items: int, max_prompt_words: int, results: Path) -> None:
+    """The options every quality benchmark takes."""
+    parser.add_argument("--quick", action="store_true", help="2 items, budgets 1 and 2, short answers")
+    parser.add_argument("--items", type=int, default=items)
+    parser.add_argument("--budgets", default="1,2,4,8")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-prompt-words", type=int, default=max_prompt_words)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", type=Path, default=results)
+
+
+def apply_quick(args: argparse.Namespace) -> None:
+    if args.quick:
+        args.items, args.budgets, args.max_tokens = 2, "1,2", 32
 
 
 @dataclass

@@ -22,7 +22,7 @@ import random
 import sys
 from pathlib import Path
 
-from _harness import METHODS, BenchItem, its_hub_lm, markdown, plot, run_all, summarise
+from _harness import BenchItem, add_run_args, apply_quick, its_hub_lm, markdown, plot, run_all, summarise
 from helpsteer import judgeable
 
 from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
@@ -94,16 +94,11 @@ if __name__ == "__main__":
     parser.add_argument("--compred", help="ComPRed hub id or local ComPRed-schema file (default: the Stack Exchange stand-in)")
     parser.add_argument("--subset", default="history")
     parser.add_argument("--stackexchange", type=Path, default=DEFAULT_SE)
-    parser.add_argument("--quick", action="store_true", help="2 items, budgets 1 and 2, short answers")
-    parser.add_argument("--items", type=int, default=8, help="questions (8 fit in about an hour here)")
-    parser.add_argument("--budgets", default="1,2,4,8")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--max-prompt-words", type=int, default=80)
+    # 8 items: estimated at about an hour here (not yet timed)
+    add_run_args(parser, items=8, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--max-training-pairs", type=int, default=0, help="0: all")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
+    apply_quick(args)
     if args.quick:
-        args.items, args.budgets, args.max_tokens, args.max_training_pairs = 2, "1,2", 32, 300
+        args.max_training_pairs = 300
     asyncio.run(main(args))

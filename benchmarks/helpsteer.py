@@ -23,7 +23,7 @@ import random
 import sys
 from pathlib import Path
 
-from _harness import METHODS, BenchItem, its_hub_lm, markdown, plot, run_all, summarise
+from _harness import BenchItem, add_run_args, apply_quick, its_hub_lm, markdown, plot, run_all, summarise
 
 from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
 from hia.calibration import prompt_id
@@ -102,18 +102,11 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--quick", action="store_true", help="2 items, budgets 1 and 2, short answers")
-    parser.add_argument("--items", type=int, default=10, help="held-out prompts (10 fit in about 65 min here)")
-    parser.add_argument("--budgets", default="1,2,4,8")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--max-prompt-words", type=int, default=100)
+    # 10 items: estimated at about 65 min here from the quick run's per-call times (not yet timed)
+    add_run_args(parser, items=10, max_prompt_words=100, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--objective", default="euclidean")
     parser.add_argument("--reference-file", type=Path)
     parser.add_argument("--heuristic-file", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    if args.quick:
-        args.items, args.budgets, args.max_tokens = 2, "1,2", 32
+    apply_quick(args)
     asyncio.run(main(args))

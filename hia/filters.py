@@ -46,7 +46,8 @@ _REQUEST_WORD = re.compile(
 )
 
 
-def _normal(text: str) -> str:
+def normal_text(text: str) -> str:
+    """Text compared up to case and spacing."""
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
@@ -80,17 +81,17 @@ def stage1(candidates: Sequence[Candidate], original: str, embedder: Embedder,
         return []
     vectors = embedder.embed([original, *earlier, *(c.prompt for c in alive)])
     origin, previous, mine = vectors[0], vectors[1:1 + len(earlier)], vectors[1 + len(earlier):]
-    seen_text = {_normal(p) for p in earlier}
+    seen_text = {normal_text(p) for p in earlier}
     kept: list[tuple[Candidate, np.ndarray]] = []
     for c, vector in zip(alive, mine):
         c.similarity = round(float(vector @ origin), 4)
         if c.similarity < settings.drift_similarity:
             c.drop("stage1", f"drift: similarity {c.similarity:.2f} to the prompt < {settings.drift_similarity:.2f}")
             continue
-        if _normal(c.prompt) in seen_text or (len(previous) and float((previous @ vector).max()) >= settings.duplicate_similarity):
+        if normal_text(c.prompt) in seen_text or (len(previous) and float((previous @ vector).max()) >= settings.duplicate_similarity):
             c.drop("stage1", "duplicate of a prompt already evaluated")
             continue
-        twin = next((k for k, v in kept if float(v @ vector) >= settings.duplicate_similarity or _normal(k.prompt) == _normal(c.prompt)), None)
+        twin = next((k for k, v in kept if float(v @ vector) >= settings.duplicate_similarity or normal_text(k.prompt) == normal_text(c.prompt)), None)
         if twin is not None:
             c.drop("stage1", f"near-duplicate of candidate #{twin.id}")
             continue

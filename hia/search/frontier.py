@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 from dataclasses import dataclass
 
 from .. import _defaults as D
 from ..errors import OptimizerError
-from ..filters import stage1, stage2
+from ..filters import normal_text, stage1, stage2
 from ..types import Candidate
 from .base import Search, SearchContext
 
@@ -27,10 +26,6 @@ from .base import Search, SearchContext
 def _interleave(groups: list[list[Candidate]]) -> list[Candidate]:
     """Round-robin over the parents' rewrites, so the first k cover every parent."""
     return [c for row in itertools.zip_longest(*groups) for c in row if c is not None]
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
 
 
 @dataclass
@@ -70,10 +65,10 @@ class FrontierSearch(Search):
             with ctx.usage.stage("filter"):
                 return await asyncio.to_thread(filters)  # CPU work off the event loop
         # Plain searches evaluate the optimizer's rewrites in order, skipping only unusable ones.
-        seen = {_normal(p) for p in ctx.evaluated_prompts()}
+        seen = {normal_text(p) for p in ctx.evaluated_prompts()}
         chosen = []
         for c in pool:
-            key = _normal(c.prompt)
+            key = normal_text(c.prompt)
             if not key:
                 c.drop("search", "empty")
             elif key in seen:
@@ -91,7 +86,7 @@ class FrontierSearch(Search):
         ctx.record_error(OptimizerError(f"no usable rewrite in round {round}; trying a template rewrite"), "filter")
         [prompt] = await ctx.templates.propose(ctx.prompt, ctx.goal, 1, feedback=ctx.feedback(parent))
         fallback = ctx.add(prompt, round, "template", parent)
-        if _normal(fallback.prompt) in {_normal(p) for p in ctx.evaluated_prompts()}:
+        if normal_text(fallback.prompt) in {normal_text(p) for p in ctx.evaluated_prompts()}:
             fallback.drop("search", "repeats a prompt already evaluated")
             return []
         fallback.status = "kept"
