@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,15 +115,29 @@ async def run_hia(aligner: AsyncAligner, item: BenchItem, method: str, budget: i
             "stage_seconds": dict(u.stage_seconds), "response": result.response}
 
 
+def _rows_on_disk(rows_path: Path) -> dict[tuple, dict]:
+    if not rows_path.exists():
+        return {}
+    rows = (json.loads(line) for line in rows_path.read_text().splitlines())
+    return {(row["item"], row["method"], row["budget"]): row for row in rows}
+
+
+def finished_rows(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int],
+                  rows_path: Path) -> list[dict] | None:
+    """The rows of a run that is already complete, or None when something is left to run, so that
+    re-summarising a finished run does not start the models."""
+    done = _rows_on_disk(rows_path)
+    wanted = [(item.id, method, budget) for item in items for method in methods for budget in budgets]
+    return [done[key] for key in wanted] if all(key in done for key in wanted) else None
+
+
 async def run_all(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int], *, aligner: AsyncAligner,
                   its_lm: Any, reference: ReferenceRewardModel, objective: str, rows_path: Path) -> list[dict]:
     """Every (item, method, budget), one JSONL row each as it finishes; rows already there are kept."""
-    done = {}
-    if rows_path.exists():
-        for line in rows_path.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["item"], row["method"], row["budget"])] = row
-    rows = list(done.values())
+    done = _rows_on_disk(rows_path)
+    # The file may hold rows of a larger or different run; summarise only what was asked for.
+    wanted = {(item.id, method, budget) for item in items for method in methods for budget in budgets}
+    rows = [row for key, row in done.items() if key in wanted]
     with rows_path.open("a") as out:
         for item in items:
             for method in methods:
@@ -169,18 +186,109 @@ def summarise(rows: Sequence[dict], methods: Sequence[str], budgets: Sequence[in
     return table
 
 
+STAGES = ("optimize", "filter", "policy", "reward")
+
+
 def markdown(table: dict, budgets: Sequence[int]) -> str:
-    lines = ["| method | budget | euclidean (95% CI) | max_error (95% CI) | goal_completion (95% CI) | policy calls | optimizer calls | wall s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | budget | euclidean (95% CI) | max_error (95% CI) | goal_completion (95% CI) | policy calls "
+             "| optimizer calls | tokens | wall s | optimize / filter / policy / reward s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for method, cells in table.items():
         for budget in budgets:
             c = cells.get(str(budget))
             if c is None:
                 continue
             parts = [f"{c[n]['mean']:.3f} ({c[n]['ci95'][0]:.3f}, {c[n]['ci95'][1]:.3f})" for n in REWARDS]
-            lines.append(f"| {method} | {budget} | " + " | ".join(parts)
-                         + f" | {c['policy_calls']:.2f} | {c['optimizer_calls']:.2f} | {c['wall_s']:.1f} |")
+            # its-hub does not report stages; its time is all its own
+            stages = " / ".join(f"{c['stage_seconds'].get(s, 0.0):.1f}" for s in STAGES) if c["stage_seconds"] else "n/a"
+            lines.append(f"| {method} | {budget} | " + " | ".join(parts) + f" | {c['policy_calls']:.2f} "
+                         f"| {c['optimizer_calls']:.2f} | {c['tokens']:.0f} | {c['wall_s']:.1f} | {stages} |")
     return "\n".join(lines) + "\n"
+
+
+HIA_METHODS = ("hia_greedy", "hia_beam")
+
+
+def paired_difference(rows: Sequence[dict], first: tuple[str, int], second: tuple[str, int], reward: str) -> dict:
+    """Mean over items of `first` minus `second` on one reward, with a bootstrap 95% interval.
+
+    Items differ far more from each other than methods do, so intervals on the two means overlap
+    almost always; pairing by item is the fairer test of whether one method is ahead."""
+    def by_item(method: str, budget: int) -> dict:
+        return {r["item"]: r["rewards"][reward] for r in rows if r["method"] == method and r["budget"] == budget and r["rewards"]}
+
+    a, b = by_item(*first), by_item(*second)
+    mean, ci = bootstrap([a[i] - b[i] for i in sorted(a.keys() & b.keys())])
+    return {"mean": mean, "ci95": ci}
+
+
+def verdict(table: dict, budgets: Sequence[int], rows: Sequence[dict] = ()) -> dict:
+    """The two questions the benchmark exists to answer, from the means in `table`.
+
+    1. Does HIA at budget 2 reach best-of-N at budget 8 (mean at least as high) on each reward?
+       With `rows`, the per-item paired difference and its interval say how sure that is.
+    2. Is each HIA variant at least as good as every non-HIA method at every budget and reward?
+       Every comparison it loses is listed, so the answer can be read, not just trusted."""
+    against_bon8: dict[str, dict] = {}
+    bon8 = table.get("best_of_n", {}).get("8")
+    for method in HIA_METHODS:
+        cell = table.get(method, {}).get("2")
+        if cell and bon8:
+            against_bon8[method] = {name: {"hia_at_2": cell[name]["mean"], "best_of_n_at_8": bon8[name]["mean"],
+                                           "reaches": cell[name]["mean"] >= bon8[name]["mean"]} for name in REWARDS}
+            if rows:
+                for name in REWARDS:
+                    against_bon8[method][name]["paired_difference"] = paired_difference(
+                        rows, (method, 2), ("best_of_n", 8), name)
+    beats: dict[str, dict] = {}
+    for method in HIA_METHODS:
+        if method not in table:
+            continue
+        losses = []
+        for budget in budgets:
+            cell = table[method].get(str(budget))
+            for other, cells in table.items():
+                rival = cells.get(str(budget))
+                if other in HIA_METHODS or cell is None or rival is None:
+                    continue
+                losses += [f"{other}@{budget} {name} {rival[name]['mean']:.3f} > {cell[name]['mean']:.3f}"
+                           for name in REWARDS if rival[name]["mean"] > cell[name]["mean"]]
+        beats[method] = {"at_least_as_good_everywhere": not losses, "losses": losses}
+    return {"hia_at_2_vs_best_of_n_at_8": against_bon8, "hia_vs_every_other_method": beats}
+
+
+def verdict_text(found: dict) -> str:
+    lines = []
+    for method, per_reward in found["hia_at_2_vs_best_of_n_at_8"].items():
+        parts = [f"{name} {r['hia_at_2']:.3f} vs {r['best_of_n_at_8']:.3f} ({'reaches' if r['reaches'] else 'does not reach'}"
+                 + (", paired difference {mean:+.3f}, 95% CI {ci95[0]:+.3f} to {ci95[1]:+.3f})".format(**r["paired_difference"])
+                    if "paired_difference" in r else ")")
+                 for name, r in per_reward.items()]
+        lines.append(f"- {method} at budget 2 against best_of_n at budget 8: " + "; ".join(parts))
+    for method, result in found["hia_vs_every_other_method"].items():
+        if result["at_least_as_good_everywhere"]:
+            lines.append(f"- {method} is at least as good as every other method at every budget on every reward")
+        else:
+            lines.append(f"- {method} loses {len(result['losses'])} comparisons: " + "; ".join(result["losses"]))
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(name: str, rows: Sequence[dict], methods: Sequence[str], budgets: Sequence[int], out_dir: Path,
+                  **details: Any) -> dict:
+    """Summary JSON, markdown table with the verdict, and plots under `out_dir`, named after `name`."""
+    table = summarise(rows, methods, budgets)
+    found = verdict(table, budgets, rows)
+    summary = {"methods": table, "verdict": found, "budgets": list(budgets),
+               "rows_wall_s": round(sum(r["wall_s"] for r in rows), 1), **details,
+               "command": " ".join([Path(sys.executable).name, *sys.argv]),
+               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU; embedded local models"}
+    (out_dir / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = markdown(table, budgets) + "\n" + verdict_text(found)
+    (out_dir / f"{name}.md").write_text(text)
+    plots = plot(table, budgets, out_dir / name)
+    print(text)
+    print(f"wrote {out_dir / (name + '.json')}, {name}.md, {', '.join(p.name for p in plots)}")
+    return summary
 
 
 def plot(table: dict, budgets: Sequence[int], path_prefix: Path) -> list[Path]:
@@ -192,12 +300,13 @@ def plot(table: dict, budgets: Sequence[int], path_prefix: Path) -> list[Path]:
     paths = []
     for name in REWARDS:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for method, cells in table.items():
+        for index, (method, cells) in enumerate(table.items()):
             xs = [b for b in budgets if str(b) in cells]
             means = [cells[str(b)][name]["mean"] for b in xs]
             low = [cells[str(b)][name]["mean"] - cells[str(b)][name]["ci95"][0] for b in xs]
             high = [cells[str(b)][name]["ci95"][1] - cells[str(b)][name]["mean"] for b in xs]
-            ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=method)
+            shift = 2 ** (0.04 * (index - (len(table) - 1) / 2))  # side by side, so every interval shows
+            ax.errorbar([x * shift for x in xs], means, yerr=[low, high], marker="o", capsize=3, label=method)
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(budgets), [str(b) for b in budgets])
         ax.set_xlabel("budget (policy calls)")

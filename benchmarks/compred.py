@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
-import sys
 from pathlib import Path
 
-from _harness import BenchItem, add_run_args, apply_quick, its_hub_lm, markdown, plot, run_all, summarise
+from _harness import BenchItem, add_run_args, apply_quick, finished_rows, its_hub_lm, run_all, write_outputs
 from helpsteer import judgeable
 
 from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
@@ -36,12 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"
 
 
+HELD_OUT = 8  # questions kept out of training whatever --items is, so a smaller run scores with the same model
+
+
 def split(pairs, count: int, max_words: int, seed: int):
     """Benchmark questions (short ones, seeded) and the pairs of all other questions, for training."""
     questions = sorted({p.prompt for p in pairs if len(p.prompt.split()) <= max_words})
     random.Random(seed).shuffle(questions)
-    chosen = set(questions[:count])
-    return [q for q in questions[:count]], [p for p in pairs if p.prompt not in chosen]
+    held_out = set(questions[:max(count, HELD_OUT)])
+    return questions[:count], [p for p in pairs if p.prompt not in held_out]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -63,30 +62,24 @@ async def main(args: argparse.Namespace) -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     methods = args.methods.split(",")
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    rows_path = args.out_dir / "compred_rows.jsonl"
     print(f"{len(items)} questions ({preference.community}); preference model trained on {len(training)} pairs of "
           f"other questions; goals: community + {helpsteer}; budgets {budgets}")
-    with LocalModels() as local:
-        policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
-        optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
-        aligner = AsyncAligner(policy, reference, optimizer=optimizer, online_learning=False)
-        its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
-        try:
-            rows = await run_all(items, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
-                                 objective="euclidean", rows_path=args.out_dir / "compred_rows.jsonl")
-        finally:
-            await its_lm.close_session()
-    table = summarise(rows, methods, budgets)
-    summary = {"methods": table, "n_items": len(items), "community": preference.community,
-               "training_pairs": len(training), "attributes": ["community", *helpsteer], "budgets": budgets,
-               "data": str(args.compred or Path(args.stackexchange).name), "max_tokens": args.max_tokens,
-               "command": " ".join([Path(sys.executable).name, *sys.argv]),
-               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU; embedded local models",
-               "quick": args.quick}
-    (args.out_dir / "compred.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out_dir / "compred.md").write_text(markdown(table, budgets))
-    plot(table, budgets, args.out_dir / "compred")
-    print(markdown(table, budgets))
-    print(f"wrote {args.out_dir / 'compred.json'}")
+    rows = finished_rows(items, methods, budgets, rows_path)
+    if rows is None:  # something left to run
+        with LocalModels() as local:
+            policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
+            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+            aligner = AsyncAligner(policy, reference, optimizer=optimizer, online_learning=False)
+            its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
+            try:
+                rows = await run_all(items, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
+                                     objective="euclidean", rows_path=rows_path)
+            finally:
+                await its_lm.close_session()
+    write_outputs("compred", rows, methods, budgets, args.out_dir, n_items=len(items), community=preference.community,
+                  training_pairs=len(training), attributes=["community", *helpsteer],
+                  data=str(args.compred or Path(args.stackexchange).name), max_tokens=args.max_tokens, quick=args.quick)
 
 
 if __name__ == "__main__":
@@ -94,8 +87,8 @@ if __name__ == "__main__":
     parser.add_argument("--compred", help="ComPRed hub id or local ComPRed-schema file (default: the Stack Exchange stand-in)")
     parser.add_argument("--subset", default="history")
     parser.add_argument("--stackexchange", type=Path, default=DEFAULT_SE)
-    # 8 items: estimated at about an hour here (not yet timed)
-    add_run_args(parser, items=8, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
+    # 6 items: sized from helpsteer.py (about 10 min per item here); see README for the measured time
+    add_run_args(parser, items=6, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--max-training-pairs", type=int, default=0, help="0: all")
     args = parser.parse_args()
     apply_quick(args)

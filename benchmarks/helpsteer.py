@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
-import sys
 from pathlib import Path
 
-from _harness import BenchItem, add_run_args, apply_quick, its_hub_lm, markdown, plot, run_all, summarise
+from _harness import BenchItem, add_run_args, apply_quick, finished_rows, its_hub_lm, run_all, write_outputs
 
 from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
 from hia.calibration import prompt_id
@@ -74,36 +70,29 @@ async def main(args: argparse.Namespace) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows_path = args.out_dir / "helpsteer_rows.jsonl"
     print(f"{len(bench)} held-out prompts, goals over {attributes}, budgets {budgets}, methods {methods}")
-    with LocalModels() as local:
-        policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
-        optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
-        heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
-        aligner = AsyncAligner(policy, reference, optimizer=optimizer, heuristic=heuristic, online_learning=False,
-                               objective=args.objective)
-        its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
-        try:
-            rows = await run_all(bench, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
-                                 objective=args.objective, rows_path=rows_path)
-        finally:
-            await its_lm.close_session()
-    table = summarise(rows, methods, budgets)
-    summary = {"methods": table, "n_items": len(bench), "attributes": attributes, "budgets": budgets,
-               "objective_for_choosing": args.objective, "max_tokens": args.max_tokens,
-               "command": " ".join([Path(sys.executable).name, *sys.argv]),
-               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, no GPU; embedded local models",
-               "quick": args.quick}
-    (args.out_dir / "helpsteer.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out_dir / "helpsteer.md").write_text(markdown(table, budgets))
-    plots = plot(table, budgets, args.out_dir / "helpsteer")
-    print(markdown(table, budgets))
-    print(f"wrote {args.out_dir / 'helpsteer.json'}, helpsteer.md, {', '.join(p.name for p in plots)}")
+    rows = finished_rows(bench, methods, budgets, rows_path)
+    if rows is None:  # something left to run
+        with LocalModels() as local:
+            policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
+            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+            heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
+            aligner = AsyncAligner(policy, reference, optimizer=optimizer, heuristic=heuristic, online_learning=False,
+                                   objective=args.objective)
+            its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
+            try:
+                rows = await run_all(bench, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
+                                     objective=args.objective, rows_path=rows_path)
+            finally:
+                await its_lm.close_session()
+    write_outputs("helpsteer", rows, methods, budgets, args.out_dir, n_items=len(bench), attributes=attributes,
+                  objective_for_choosing=args.objective, max_tokens=args.max_tokens, quick=args.quick)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    # 10 items: estimated at about 65 min here from the quick run's per-call times (not yet timed)
-    add_run_args(parser, items=10, max_prompt_words=100, results=ROOT / "benchmarks" / "results")
+    # 8 items: about 80 min on the 2-core machine (see README); 10 took over 90
+    add_run_args(parser, items=8, max_prompt_words=100, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--objective", default="euclidean")
     parser.add_argument("--reference-file", type=Path)
     parser.add_argument("--heuristic-file", type=Path)
