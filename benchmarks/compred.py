@@ -1,7 +1,7 @@
 """Quality against budget on community-preference data: goals that combine a community's taste
 with one or two HelpSteer attributes.
 
-    .venv/bin/python benchmarks/compred.py            # full (writes benchmarks/results/compred.*)
+    .venv/bin/python benchmarks/compred.py            # full: 5 items, budgets 1,2,4,8 (writes benchmarks/results/)
     .venv/bin/python benchmarks/compred.py --quick    # 2 items, budgets 1,2 (what the tests run)
 
 Data: real ComPRed (`--compred allenai/compred --subset history`) where a hub is reachable, or
@@ -87,8 +87,8 @@ if __name__ == "__main__":
     parser.add_argument("--compred", help="ComPRed hub id or local ComPRed-schema file (default: the Stack Exchange stand-in)")
     parser.add_argument("--subset", default="history")
     parser.add_argument("--stackexchange", type=Path, default=DEFAULT_SE)
-    # 6 items: sized from helpsteer.py (about 10 min per item here); see README for the measured time
-    add_run_args(parser, items=6, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
+    # 5 items: about 11 min each on the 2-core machine (see README for the measured run), under 90 in all
+    add_run_args(parser, items=5, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--max-training-pairs", type=int, default=0, help="0: all")
     args = parser.parse_args()
     apply_quick(args)

@@ -1,7 +1,9 @@
 """Quality against budget on held-out HelpSteer prompts: HIA against best-of-N, beam, greedy and
 its-hub's best-of-N, all under the same budgets and the same reference model.
 
-    .venv/bin/python benchmarks/helpsteer.py            # full: budgets 1,2,4,8 (writes benchmarks/results/)
+    .venv/bin/python benchmarks/helpsteer.py            # full: 8 items, budgets 1,2,4,8; 83 min on 2 cores
+    .venv/bin/python benchmarks/helpsteer.py --heuristic-file benchmarks/results/heuristic_calibrated.json
+                                                        # the committed run, with the calibrated heuristic
     .venv/bin/python benchmarks/helpsteer.py --quick    # 2 items, budgets 1,2 (what the tests run)
 
 Prompts: HelpSteer prompts of at most --max-prompt-words words that `hia calibrate` (default
@@ -91,7 +93,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    # 8 items: about 80 min on the 2-core machine (see README); 10 took over 90
+    # 8 items: 83 min measured on the 2-core machine; 10 would take about 104 (projected), over 90
     add_run_args(parser, items=8, max_prompt_words=100, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--objective", default="euclidean")
     parser.add_argument("--reference-file", type=Path)
