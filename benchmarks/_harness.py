@@ -122,13 +122,41 @@ def _rows_on_disk(rows_path: Path) -> dict[tuple, dict]:
     return {(row["item"], row["method"], row["budget"]): row for row in rows}
 
 
+def _keys(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int]) -> list[tuple]:
+    return [(item.id, method, budget) for item in items for method in methods for budget in budgets]
+
+
 def finished_rows(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int],
                   rows_path: Path) -> list[dict] | None:
-    """The rows of a run that is already complete, or None when something is left to run, so that
-    re-summarising a finished run does not start the models."""
+    """The rows of a run that is already complete, or None when something is left to run."""
     done = _rows_on_disk(rows_path)
-    wanted = [(item.id, method, budget) for item in items for method in methods for budget in budgets]
-    return [done[key] for key in wanted] if all(key in done for key in wanted) else None
+    keys = _keys(items, methods, budgets)
+    return [done[key] for key in keys] if all(key in done for key in keys) else None
+
+
+async def run_on_local_models(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int], *,
+                              reference: ReferenceRewardModel, rows_path: Path, max_tokens: int, objective: str,
+                              heuristic: Any = None) -> list[dict]:
+    """Every (item, method, budget) on the embedded local models, resuming from `rows_path`. A run
+    that is already complete is returned as it is, without starting the models, so re-summarising
+    costs nothing. Online learning is off, so no method's answers teach the heuristic of another."""
+    rows = finished_rows(items, methods, budgets, rows_path)
+    if rows is not None:
+        return rows
+    from hia import AsyncChatPolicy, LLMOptimizer
+    from hia.local import LocalModels
+
+    with LocalModels() as local:
+        policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=max_tokens)
+        optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+        aligner = AsyncAligner(policy, reference, optimizer=optimizer, heuristic=heuristic, online_learning=False,
+                               objective=objective)
+        its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, max_tokens)
+        try:
+            return await run_all(items, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
+                                 objective=objective, rows_path=rows_path)
+        finally:
+            await its_lm.close_session()
 
 
 async def run_all(items: Sequence[BenchItem], methods: Sequence[str], budgets: Sequence[int], *, aligner: AsyncAligner,
@@ -136,8 +164,7 @@ async def run_all(items: Sequence[BenchItem], methods: Sequence[str], budgets: S
     """Every (item, method, budget), one JSONL row each as it finishes; rows already there are kept."""
     done = _rows_on_disk(rows_path)
     # The file may hold rows of a larger or different run; summarise only what was asked for.
-    wanted = {(item.id, method, budget) for item in items for method in methods for budget in budgets}
-    rows = [row for key, row in done.items() if key in wanted]
+    rows = [done[key] for key in _keys(items, methods, budgets) if key in done]
     with rows_path.open("a") as out:
         for item in items:
             for method in methods:

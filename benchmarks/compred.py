@@ -18,13 +18,12 @@ import asyncio
 import random
 from pathlib import Path
 
-from _harness import BenchItem, add_run_args, apply_quick, finished_rows, its_hub_lm, run_all, write_outputs
+from _harness import BenchItem, add_run_args, apply_quick, run_on_local_models, write_outputs
 from helpsteer import judgeable
 
-from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
+from hia import Goal, default_reference
 from hia.calibration import prompt_id
 from hia.data import load_compred, load_stackexchange_pairs
-from hia.local import LocalModels
 from hia.rewards.composite import CompositeReference
 from hia.rewards.preference import CommunityPreferenceModel
 
@@ -65,18 +64,8 @@ async def main(args: argparse.Namespace) -> None:
     rows_path = args.out_dir / "compred_rows.jsonl"
     print(f"{len(items)} questions ({preference.community}); preference model trained on {len(training)} pairs of "
           f"other questions; goals: community + {helpsteer}; budgets {budgets}")
-    rows = finished_rows(items, methods, budgets, rows_path)
-    if rows is None:  # something left to run
-        with LocalModels() as local:
-            policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
-            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
-            aligner = AsyncAligner(policy, reference, optimizer=optimizer, online_learning=False)
-            its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
-            try:
-                rows = await run_all(items, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
-                                     objective="euclidean", rows_path=rows_path)
-            finally:
-                await its_lm.close_session()
+    rows = await run_on_local_models(items, methods, budgets, reference=reference, rows_path=rows_path,
+                                     max_tokens=args.max_tokens, objective="euclidean")
     write_outputs("compred", rows, methods, budgets, args.out_dir, n_items=len(items), community=preference.community,
                   training_pairs=len(training), attributes=["community", *helpsteer],
                   data=str(args.compred or Path(args.stackexchange).name), max_tokens=args.max_tokens, quick=args.quick)
@@ -87,7 +76,7 @@ if __name__ == "__main__":
     parser.add_argument("--compred", help="ComPRed hub id or local ComPRed-schema file (default: the Stack Exchange stand-in)")
     parser.add_argument("--subset", default="history")
     parser.add_argument("--stackexchange", type=Path, default=DEFAULT_SE)
-    # 5 items: about 11 min each on the 2-core machine (see README for the measured run), under 90 in all
+    # 5 items: 59 min measured on the 2-core machine (about 12 per item)
     add_run_args(parser, items=5, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--max-training-pairs", type=int, default=0, help="0: all")
     args = parser.parse_args()

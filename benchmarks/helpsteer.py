@@ -21,12 +21,11 @@ import asyncio
 import random
 from pathlib import Path
 
-from _harness import BenchItem, add_run_args, apply_quick, finished_rows, its_hub_lm, run_all, write_outputs
+from _harness import BenchItem, add_run_args, apply_quick, run_on_local_models, write_outputs
 
-from hia import AsyncAligner, AsyncChatPolicy, Goal, LLMOptimizer, default_reference
+from hia import Goal, default_reference
 from hia.calibration import prompt_id
 from hia.data import load_helpsteer
-from hia.local import LocalModels
 from hia.rewards.learned import LearnedHeuristic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,20 +71,9 @@ async def main(args: argparse.Namespace) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows_path = args.out_dir / "helpsteer_rows.jsonl"
     print(f"{len(bench)} held-out prompts, goals over {attributes}, budgets {budgets}, methods {methods}")
-    rows = finished_rows(bench, methods, budgets, rows_path)
-    if rows is None:  # something left to run
-        with LocalModels() as local:
-            policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
-            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
-            heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
-            aligner = AsyncAligner(policy, reference, optimizer=optimizer, heuristic=heuristic, online_learning=False,
-                                   objective=args.objective)
-            its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, args.max_tokens)
-            try:
-                rows = await run_all(bench, methods, budgets, aligner=aligner, its_lm=its_lm, reference=reference,
-                                     objective=args.objective, rows_path=rows_path)
-            finally:
-                await its_lm.close_session()
+    heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
+    rows = await run_on_local_models(bench, methods, budgets, reference=reference, rows_path=rows_path,
+                                     max_tokens=args.max_tokens, objective=args.objective, heuristic=heuristic)
     write_outputs("helpsteer", rows, methods, budgets, args.out_dir, n_items=len(bench), attributes=attributes,
                   objective_for_choosing=args.objective, max_tokens=args.max_tokens, quick=args.quick)
 
