@@ -1,14 +1,20 @@
 """Quality against budget on community-preference data: goals that combine a community's taste
-with one or two HelpSteer attributes.
+with one or two of verbosity and complexity, judged by a trained and an exact reference.
 
-    .venv/bin/python benchmarks/compred.py            # full: 5 items, budgets 1,2,4,8 (writes benchmarks/results/)
-    .venv/bin/python benchmarks/compred.py --quick    # 2 items, budgets 1,2 (what the tests run)
+    .venv/bin/python benchmarks/compred.py            # the headline: 24 questions, HIA at 1 and 2, best-of-N at 1, 2, 4, 8
+    .venv/bin/python benchmarks/compred.py --quick    # 2 items, budgets 1 and 2 (what the tests run)
 
 Data: real ComPRed (`--compred allenai/compred --subset history`) where a hub is reachable, or
 a local file in ComPRed's schema; here the stand-in is the Stack Exchange 3dprinting sample in
-../shared/data. A community preference model (Bradley-Terry) is trained on the pairs of questions
-the benchmark does not use; the reference routes `community` to it and the HelpSteer attributes
-to the shipped attribute model. Online learning is off, as in helpsteer.py.
+../shared/data. A community preference model (Bradley-Terry) is trained on the pairs of every
+question the benchmark may evaluate on except those (all evaluation-split questions of at most
+--max-prompt-words words are held out, whatever --items is). The two references route
+`community` to it, and verbosity and complexity to the trained attribute model ("trained") or to
+the text measures ("exact").
+
+Goals that can be met: each question's community-favourite answer (the highest voted) is scored
+by each reference, and the goal asks for those scores: community plus one or two of verbosity and
+complexity (alternating). "Answer like the community's favourite", as each judge sees it.
 """
 
 from __future__ import annotations
@@ -18,28 +24,41 @@ import asyncio
 import random
 from pathlib import Path
 
-from _harness import BenchItem, add_run_args, apply_quick, run_on_local_models, write_outputs
+from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_on_local_models, write_outputs
 from helpsteer import judgeable
 
 from hia import Goal, default_reference
-from hia.calibration import prompt_id
 from hia.data import load_compred, load_stackexchange_pairs
+from hia.data.splits import prompt_id, split_prompts
 from hia.rewards.composite import CompositeReference
+from hia.rewards.exact import ExactReference
 from hia.rewards.preference import CommunityPreferenceModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"
-
-
-HELD_OUT = 8  # questions kept out of training whatever --items is, so a smaller run scores with the same model
+ITEMS = 24
+MAX_PROMPT_WORDS = 80
 
 
 def split(pairs, count: int, max_words: int, seed: int):
-    """Benchmark questions (short ones, seeded) and the pairs of all other questions, for training."""
-    questions = sorted({p.prompt for p in pairs if len(p.prompt.split()) <= max_words})
+    """Benchmark questions (evaluation split, short ones, seeded order) and the pairs of every other
+    question, for training; the held-out set does not depend on `count`."""
+    questions = split_prompts((p.prompt for p in pairs if len(p.prompt.split()) <= max_words), "eval")
     random.Random(seed).shuffle(questions)
-    held_out = set(questions[:max(count, HELD_OUT)])
+    held_out = set(questions)
     return questions[:count], [p for p in pairs if p.prompt not in held_out]
+
+
+def favourite_answers(pairs) -> dict[str, str]:
+    """Each question's highest-voted answer (or, without votes, the one chosen most often)."""
+    best: dict[str, tuple[float, str]] = {}
+    wins: dict[tuple[str, str], int] = {}
+    for p in pairs:
+        wins[(p.prompt, p.chosen)] = wins.get((p.prompt, p.chosen), 0) + 1
+        rank = p.chosen_score if p.chosen_score is not None else wins[(p.prompt, p.chosen)]
+        if p.prompt not in best or rank > best[p.prompt][0]:
+            best[p.prompt] = (rank, p.chosen)
+    return {q: answer for q, (_, answer) in best.items()}
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -49,38 +68,44 @@ async def main(args: argparse.Namespace) -> None:
     if args.max_training_pairs:
         training = random.Random(args.seed).sample(training, min(len(training), args.max_training_pairs))
     preference = CommunityPreferenceModel.fit(training)
-    attributes_model = default_reference()
-    helpsteer = judgeable(attributes_model)
-    reference = CompositeReference({"community": preference, **{a: attributes_model for a in helpsteer}})
+    trained_attributes, exact = default_reference(), ExactReference()
+    measured = [a for a in judgeable(trained_attributes) if a in exact.attributes]
+    references = {
+        "trained": CompositeReference({"community": preference, **{a: trained_attributes for a in measured}}),
+        "exact": CompositeReference({"community": preference, **{a: exact for a in measured}}),
+    }
+    favourite = favourite_answers(pairs)
     rng = random.Random(args.seed)
-    items = []
+    bench = []
     for i, question in enumerate(questions):
-        extra = rng.sample(helpsteer, min(1 + i % 2, len(helpsteer)))  # one or two HelpSteer attributes
-        targets = {"community": float(rng.choice([3, 4])), **{a: float(rng.randint(0, 4)) for a in extra}}
-        items.append(BenchItem(prompt_id(question), question, Goal(targets)))
-    budgets = [int(b) for b in args.budgets.split(",")]
-    methods = args.methods.split(",")
+        names = ["community", *sorted(rng.sample(measured, min(1 + i % 2, len(measured))))]
+        goals = {}
+        for ref_name, reference in references.items():
+            scores = reference.score([question], [favourite[question]], names)[0]
+            goals[ref_name] = Goal({n: round(float(v), 1) for n, v in zip(names, scores)})
+        bench.append(BenchItem(prompt_id(question), question, goals))
+    plan = Plan(args.methods, args.budgets, args.bon_budgets, args.its_hub_budget, references)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    rows_path = args.out_dir / "compred_rows.jsonl"
-    print(f"{len(items)} questions ({preference.community}); preference model trained on {len(training)} pairs of "
-          f"other questions; goals: community + {helpsteer}; budgets {budgets}")
-    rows = await run_on_local_models(items, methods, budgets, reference=reference, rows_path=rows_path,
-                                     max_tokens=args.max_tokens, objective="euclidean")
-    write_outputs("compred", rows, methods, budgets, args.out_dir, n_items=len(items), community=preference.community,
-                  training_pairs=len(training), attributes=["community", *helpsteer],
-                  data=str(args.compred or Path(args.stackexchange).name), max_tokens=args.max_tokens, quick=args.quick)
+    print(f"{len(bench)} questions ({preference.community}); preference model trained on {len(training)} pairs of "
+          f"other questions; goals: community + {measured}; searches {plan.searches} at {plan.budgets}")
+    rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / "compred_rows.jsonl",
+                                     max_tokens=args.max_tokens, optimizer=args.optimizer)
+    write_outputs("compred", rows, plan, args.out_dir, n_items=len(bench), community=preference.community,
+                  training_pairs=len(training), attributes=["community", *measured],
+                  data=str(args.compred or Path(args.stackexchange).name), max_tokens=args.max_tokens,
+                  optimizer=args.optimizer, quick=args.quick)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compred", help="ComPRed hub id or local ComPRed-schema file (default: the Stack Exchange stand-in)")
     parser.add_argument("--subset", default="history")
-    parser.add_argument("--stackexchange", type=Path, default=DEFAULT_SE)
-    # 5 items: 59 min measured on the 2-core machine (about 12 per item)
-    add_run_args(parser, items=5, max_prompt_words=80, results=ROOT / "benchmarks" / "results")
+    parser.add_argument("--stackexchange", "--data", dest="stackexchange", type=Path, default=DEFAULT_SE,
+                        help="a Stack Exchange preferences file (the default stand-in)")
+    add_run_args(parser, items=ITEMS, max_prompt_words=MAX_PROMPT_WORDS, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--max-training-pairs", type=int, default=0, help="0: all")
     args = parser.parse_args()
-    apply_quick(args)
+    apply_defaults(args)
     if args.quick:
         args.max_training_pairs = 300
     asyncio.run(main(args))

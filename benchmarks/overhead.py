@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/overhead.py --quick    # a smaller run (what the tests run)
 
 The policy and the optimizer are loopback OpenAI-compatible servers with no model, each in its
-own process (`python -m hia.loopback`): each answers after `--latency-ms`, in parallel. The reference is the shipped attribute model, and HIA's
+own process (`python -m tests.support.loopback`): each answers after `--latency-ms`, in parallel. The reference is the shipped attribute model, and HIA's
 filters use the real embedding model on this machine's CPU.
 
 (a) overhead_fraction: alignments one at a time; the share of wall time spent on anything but
@@ -38,8 +38,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 @contextlib.contextmanager
 def loopback_process(latency_ms: float, responder: str) -> Iterator[str]:
     """A loopback server in its own process, as a real endpoint would be; yields its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "hia.loopback", "--latency-ms", str(latency_ms),
-                             "--responder", responder], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.loopback", "--latency-ms", str(latency_ms),
+                             "--responder", responder], stdout=subprocess.PIPE, text=True,
+                            cwd=RESULTS.parents[1])  # the repository root, where tests.support lives
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().strip()

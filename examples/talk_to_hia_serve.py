@@ -13,7 +13,7 @@ reply = client.chat.completions.create(
     model="any",  # the proxy serves its one upstream model
     messages=[{"role": "user", "content": "How do I keep basil alive indoors?"}],
     max_tokens=96,
-    extra_body={"goal": "helpfulness=4,verbosity=1", "budget": 2},
+    extra_body={"goal": "complexity=1,verbosity=1", "budget": 2},
 )
 print(reply.choices[0].message.content)
 print(f"usage over every internal call: {reply.usage.prompt_tokens} prompt + {reply.usage.completion_tokens} completion tokens")

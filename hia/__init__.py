@@ -18,8 +18,8 @@ from .errors import (
     OptimizerError,
     RetriesExhausted,
     RewardModelError,
+    UnjudgeableGoalWarning,
 )
-from .filters import FilterSettings
 from .goal import Goal
 from .objectives import euclidean, goal_completion, max_error
 from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
@@ -29,6 +29,7 @@ from .rewards import (
     CommunityPreferenceModel,
     CompositeReference,
     Embedder,
+    ExactReference,
     HeuristicRewardModel,
     LearnedHeuristic,
     LLMJudge,
@@ -37,6 +38,7 @@ from .rewards import (
     ZeroShotHeuristic,
 )
 from .search import METHODS
+from .search.filters import FilterSettings
 from .training import default_reference
 from .types import AlignmentResult, Candidate, Evaluation
 from .usage import Usage
@@ -52,5 +54,5 @@ __all__ = [
     "FilterSettings", "METHODS", "wrap", "AlignedChatCompletion", "default_reference",
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
-    "LocalModelsUnavailable", "LocalServerError",
+    "LocalModelsUnavailable", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
 ]

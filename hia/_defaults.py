@@ -8,6 +8,31 @@ as a keyword argument also lets a caller override it per call.
 DEFAULT_TOLERANCE = 0.5  # |r_i - G_i| at or below this counts as "goal met" for goal_completion
 MAX_GOAL_ATTRIBUTES = 5
 
+# HelpSteer's 0-4 scale, which the built-in attributes and the trained reference use
+SCALE_LOW, SCALE_HIGH = 0.0, 4.0
+
+# The rubric's bands, which the exact reference measures (hia/rewards/exact.py). Edge i lies
+# between levels i and i+1; the rubric texts in attributes.py state the same numbers.
+VERBOSITY_WORD_EDGES = (20, 60, 150, 300)  # words
+COMPLEXITY_GRADE_EDGES = (4.5, 7.5, 10.5, 13.5)  # Flesch-Kincaid reading grade
+
+# Data
+DEV_SPLIT_EVERY = 3  # one prompt in three (by text hash) is for development: calibration, choosing defaults
+
+# Offline calibration of the learned heuristic (`hia calibrate`), on development prompts
+CALIBRATION_TRAIN_PROMPTS = 12
+CALIBRATION_HELDOUT_PROMPTS = 6
+CALIBRATION_REWRITES = 4  # rewrites per prompt, each answered once
+CALIBRATION_POLICY_CALLS = 72
+CALIBRATION_MAX_PROMPT_WORDS = 100
+
+# Reference models
+UNJUDGEABLE_SPEARMAN = 0.3  # a goal on an attribute the reference agrees with humans less than this gets a warning
+CV_FOLDS = 5  # cross-validation folds (grouped by prompt or question) in training reports and calibration
+REFERENCE_PCA_COMPONENTS = 8  # embedding components, when the attribute model uses embeddings
+SCALE_MAP_QUANTILES = 41  # quantiles matched when mapping the attribute model onto the label scale
+REFERENCE_RIDGE_ALPHAS = tuple(10 ** (-1 + 5 * i / 11) for i in range(12))  # 0.1 to 10,000, log-spaced
+
 # Search
 DEFAULT_BUDGET = 2  # response-policy calls per alignment
 DEFAULT_METHOD = "hia"
@@ -24,6 +49,15 @@ MIN_PROMPT_CHARS = 3
 ANSWER_LENGTH_RATIO = 4.0  # a "rewrite" this many times longer than the prompt (and ...)
 ANSWER_MIN_EXTRA_WORDS = 60  # ... at least this many words longer) is an answer, not a prompt
 
+# Heuristic reward models (stage 2)
+HEURISTIC_ANCHOR_GAIN = 6.0  # zero-shot: how far a unit of anchor-similarity difference moves a prediction
+HEURISTIC_CUE_STEP = 0.6  # zero-shot: share of the half-range one explicit cue ("in one sentence") adds
+HEURISTIC_RUBRIC_COMPLIANCE = 0.8  # zero-shot: share of the way to a quoted rubric level the answer is predicted to go
+HEURISTIC_STATED_COMPLIANCE = 0.5  # zero-shot: the same for a target stated as a number ("verbosity 1 of 4")
+LEARNED_HEURISTIC_ALPHA = 3.0  # ridge penalty of the learned correction: larger trusts the zero-shot base more
+LEARNED_HEURISTIC_MAX_EVIDENCE = 2000  # newest (prompt, scores) examples kept
+LEARNED_HEURISTIC_MIN_EVIDENCE = 5  # below this many examples of an attribute, the base alone predicts it
+
 # Response policy
 POLICY_TEMPERATURE = 0.7
 POLICY_MAX_TOKENS = 256
@@ -33,9 +67,16 @@ POLICY_BASE_SEED = 1234  # sample i of an alignment uses seed POLICY_BASE_SEED +
 OPTIMIZER_TEMPERATURE = 0.9
 OPTIMIZER_MAX_TOKENS = 320
 OPTIMIZER_SEED = 7
+OPTIMIZER_MAX_CALLS = 2  # LLM optimizer calls per proposal, until it has the rewrites it was asked for
 
-# Reference LLM judge
+# Reference models beyond the attribute model
 JUDGE_TOP_LOGPROBS = 10
+JUDGE_CONCURRENCY = 4  # judge calls in flight at once
+JUDGE_MAX_RESPONSE_CHARS = 4000  # longer answers are cut before the judge reads them
+PREFERENCE_C = 0.01  # inverse regularisation strength of the community (Bradley-Terry) model
+PREFERENCE_MIN_PAIRS = 50  # fewer training pairs than this is an error
+TRANSFORMERS_BATCH_SIZE = 8
+TRANSFORMERS_MAX_LENGTH = 1024  # tokens of (prompt, response) a Hugging Face reward model reads
 
 # Transport
 REQUEST_TIMEOUT_S = 120.0
@@ -45,6 +86,12 @@ RETRY_MAX_WAIT_S = 20.0
 CLIENT_SHARDS = 8  # async clients (connection pools) per endpoint per event loop
 
 # Embedded local models
+EMBEDDED_OPTIMIZER = "template"  # "template", "smollm2" or "qwen"; measured in benchmarks/optimizers.py
 LOCAL_SERVER_START_TIMEOUT_S = 90.0
 LOCAL_CONTEXT_TOKENS = 2048
 EMBEDDING_BATCH_SIZE = 64
+EMBEDDING_CACHE_SIZE = 50_000  # embeddings kept in memory per Embedder
+
+# Batches and the proxy
+BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many
+SERVE_PORT = 8000

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from . import _defaults as D
 from ._loop import LoopThread
 from .budget import Budget
-from .errors import HiaError, InputError
-from .filters import FilterSettings
+from .errors import HiaError, InputError, UnjudgeableGoalWarning
 from .goal import Goal
 from .objectives import get_objective
 from .optimizer import PromptOptimizer, TemplateOptimizer
@@ -20,10 +20,31 @@ from .rewards.embeddings import Embedder, shared_embedder
 from .rewards.heuristic import ZeroShotHeuristic
 from .search import make_search
 from .search.base import SearchContext
+from .search.filters import FilterSettings
 from .types import AlignmentResult
 
 if TYPE_CHECKING:
     from .batch import BatchReport
+
+
+_warned: set[tuple[int, str]] = set()
+
+
+def warn_if_unjudgeable(goal: Goal, reference: ReferenceRewardModel) -> list[str]:
+    """Warn, once per goal and reference, about goal attributes the reference was measured unable
+    to judge (agreement with human ratings under UNJUDGEABLE_SPEARMAN). Returns those attributes."""
+    weak = [(a, v) for a in goal.attributes if (v := reference.agreement(a)) is not None and v < D.UNJUDGEABLE_SPEARMAN]
+    key = (id(reference), str(goal))
+    if weak and key not in _warned:
+        _warned.add(key)
+        named = ", ".join(f"{a} (Spearman {v:.2f})" for a, v in weak)
+        warnings.warn(
+            f"the reference {type(reference).__name__} cannot judge {named}: its agreement with human ratings is "
+            f"under {D.UNJUDGEABLE_SPEARMAN}, so answers would be chosen on noise for "
+            f"{'it' if len(weak) == 1 else 'them'}. Use a reference that can (hia.LLMJudge on a capable model: "
+            "--reference judge --judge-base-url URL --judge-model NAME; or a TransformersRewardModel), or leave "
+            f"{'it' if len(weak) == 1 else 'them'} out of the goal.", UnjudgeableGoalWarning, stacklevel=3)
+    return [a for a, _ in weak]
 
 
 def _check_prompt(prompt: object) -> str:
@@ -105,11 +126,12 @@ class AsyncAligner:
         """
         prompt = _check_prompt(prompt)
         goal = Goal.coerce(goal)
+        warn_if_unjudgeable(goal, self.reference)
         shared = budget if isinstance(budget, Budget) else Budget(budget)
         method = method or self.method
         objective_name = objective or self.objective
         search = make_search(method, **self.search_options)
-        filtered = getattr(search, "filtered", False)
+        filtered = search.uses_filters
         result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=shared.total, objective=objective_name)
         ctx = SearchContext(
             prompt=prompt, goal=goal, budget=shared, objective=get_objective(objective_name),
@@ -140,7 +162,7 @@ class AsyncAligner:
         return result
 
     async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
-                         concurrency: int = 8, progress: bool = True, fsync: bool = False) -> "BatchReport":
+                         concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True, fsync: bool = False) -> "BatchReport":
         """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch)."""
         from .batch import align_many
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from . import _defaults as D
 from .errors import InputError
 from .goal import Goal
 
@@ -93,7 +94,7 @@ class _Writer:
 
 
 async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,
-                     budget_per_item: int = 2, concurrency: int = 8, progress: bool = True,
+                     budget_per_item: int = D.DEFAULT_BUDGET, concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True,
                      fsync: bool = False) -> BatchReport:
     """Align every item not yet in `output`, at most `concurrency` at a time."""
     if concurrency < 1:

@@ -102,6 +102,9 @@ class CachedReference(ReferenceRewardModel):
             if todo else np.zeros((0, len(attributes)))
         return self._finish(keys, found, todo, np.asarray(fresh, dtype=float), len(attributes))
 
+    def agreement(self, attribute: str) -> float | None:
+        return self.inner.agreement(attribute)
+
     async def ascore(self, prompts, responses, attributes, *, usage: Usage | None = None) -> np.ndarray:
         keys, found, todo = self._plan(prompts, responses, attributes)
         fresh = await self.inner.ascore([prompts[i] for i in todo], [responses[i] for i in todo], attributes,

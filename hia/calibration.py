@@ -10,7 +10,6 @@ online after each held-out prompt (each prompt's rewrites are predicted before t
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .budget import Budget
+from .data.splits import prompt_id
 from .errors import HiaError
 from .goal import Goal
 from .optimizer import PromptOptimizer, TemplateOptimizer
@@ -28,10 +28,6 @@ from .rewards.heuristic import ZeroShotHeuristic
 from .rewards.learned import LearnedHeuristic
 from .stats import spearman
 from .usage import Usage
-
-
-def prompt_id(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -66,3 +66,8 @@ class LocalModelsUnavailable(HiaError):
 
 class LocalServerError(HiaError):
     """A managed local llama.cpp server failed to start or died."""
+
+
+class UnjudgeableGoalWarning(UserWarning):
+    """A goal names an attribute the reference in use was measured unable to judge: answers would be
+    chosen on noise for it. Issued once per goal and reference."""

@@ -243,23 +243,41 @@ def _stop_all() -> None:
         server.stop()
 
 
+EMBEDDED_OPTIMIZERS = ("template", "smollm2", "qwen")
+
+
 @dataclass
 class LocalModels:
-    """The optimizer and policy servers of the embedded default, started together."""
+    """The servers of the embedded default, started together: the policy, and the optimizer's
+    model when it has one.
 
+    optimizer: "smollm2" (its own server), "qwen" (the policy's model rewrites prompts too, on
+    the policy's server) or "template" (no model: `optimizer` is None and TemplateOptimizer
+    rewrites). The default is the one measured best (benchmarks/optimizers.py).
+    """
+
+    optimizer_choice: str = D.EMBEDDED_OPTIMIZER
     optimizer_alias: str = "smollm2-135m-instruct"
     policy_alias: str = "qwen2.5-coder-0.5b-instruct"
     n_ctx: int = D.LOCAL_CONTEXT_TOKENS
 
     def __post_init__(self) -> None:
-        self.optimizer = LocalServer(smollm2_path(), self.optimizer_alias, n_ctx=self.n_ctx)
+        if self.optimizer_choice not in EMBEDDED_OPTIMIZERS:
+            raise LocalModelsUnavailable(f"unknown embedded optimizer {self.optimizer_choice!r}; "
+                                         f"choose one of {', '.join(EMBEDDED_OPTIMIZERS)}")
         self.policy = LocalServer(qwen_path(), self.policy_alias, n_ctx=self.n_ctx)
+        self.optimizer: LocalServer | None = {
+            "smollm2": lambda: LocalServer(smollm2_path(), self.optimizer_alias, n_ctx=self.n_ctx),
+            "qwen": lambda: self.policy,
+            "template": lambda: None,
+        }[self.optimizer_choice]()
+        self.servers = [self.policy] + ([self.optimizer] if self.optimizer not in (None, self.policy) else [])
 
     def start(self) -> "LocalModels":
         try:
-            for server in (self.optimizer, self.policy):
+            for server in self.servers:
                 server.launch()
-            for server in (self.optimizer, self.policy):
+            for server in self.servers:
                 server.wait_ready()
         except BaseException:
             self.stop()
@@ -267,7 +285,7 @@ class LocalModels:
         return self
 
     def stop(self) -> None:
-        for server in (self.optimizer, self.policy):
+        for server in self.servers:
             server.stop()
 
     def __enter__(self) -> "LocalModels":

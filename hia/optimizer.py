@@ -1,22 +1,30 @@
 """Prompt optimizers: turn the user's prompt into candidate prompts that steer toward the goal.
 
-`LLMOptimizer` asks a cheap chat model on its own endpoint for numbered rewrites (the request
-carries the goal, what each attribute means and worked examples as earlier chat turns, which
-small models follow far better than examples pasted into one message) and parses them robustly.
-`TemplateOptimizer` needs no model: it states the goal in a fixed set of phrasings.
+A good rewrite keeps the user's question and adds instructions that make the answer reach the
+goal. The instructions come from the attributes' rubrics: what the target level concretely looks
+like ("Length: two or three sentences (about 20 to 60 words)"), which a policy follows far more
+reliably than the goal restated as numbers.
+
+- `TemplateOptimizer` needs no model: it writes the question followed by the rubric of each
+  target level, in several phrasings. Told how the last answer scored, it corrects the level it
+  asks for by the measured miss (see `aimed_levels`).
+- `LLMOptimizer` asks a cheap chat model on its own endpoint for numbered rewrites. The request
+  carries the rubric of the target levels and worked examples as earlier chat turns, which small
+  models follow far better than examples pasted into one message.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from . import _defaults as D
 from ._chat import AsyncChatEndpoint, Message
-from .attributes import get_attribute
+from .attributes import get_attribute, requested_levels
 from .goal import Goal
 from .usage import Usage
 
@@ -26,15 +34,18 @@ class Feedback:
     """How the answer to the prompt being rewritten scored, so the next rewrite can correct it."""
 
     scores: dict[str, float]
+    prompt: str | None = None  # the prompt that drew that answer
+
+    def misses(self, goal: Goal) -> dict[str, float]:
+        """Score minus target, for each attribute that missed its target by more than the tolerance."""
+        return {name: self.scores[name] - target for name, target in goal.targets.items()
+                if name in self.scores and abs(self.scores[name] - target) > goal.tolerance}
 
     def describe(self, goal: Goal) -> str:
         notes = []
-        for name, target in goal.targets.items():
-            got = self.scores.get(name)
-            if got is None or abs(got - target) <= goal.tolerance:
-                continue
-            direction = "more" if got < target else "less"
-            notes.append(f"{name} was {got:.1f}, wanted {target:g}: ask for {direction} {name}")
+        for name, miss in self.misses(goal).items():
+            direction = "less" if miss > 0 else "more"
+            notes.append(f"{name} was {self.scores[name]:.1f}, wanted {goal.targets[name]:g}: ask for {direction} {name}")
         return "; ".join(notes)
 
 
@@ -44,7 +55,54 @@ def goal_instruction(goal: Goal) -> str:
 
 
 def goal_conditioned_prompt(prompt: str, goal: Goal) -> str:
+    """The user's prompt with the goal stated plainly: the root of every search, and what best-of-N samples."""
     return f"{prompt.rstrip()}\n\n{goal_instruction(goal)}"
+
+
+def rubric_instructions(levels: dict[str, float], goal: Goal) -> list[str]:
+    """One instruction per attribute: its label and the rubric of the level asked for (attributes
+    without a rubric get the goal's plain description)."""
+    out = []
+    for name in goal.targets:
+        attribute = get_attribute(name)
+        rubric = attribute.rubric(levels[name])
+        out.append(f"{attribute.label}: {rubric}." if rubric else f"{attribute.label}: {attribute.describe(levels[name])}.")
+    return out
+
+
+def aimed_levels(goal: Goal, feedback: Feedback | None) -> list[dict[str, float]]:
+    """The levels to ask for, most promising first.
+
+    Without feedback: each target's own level. With feedback, each attribute is asked for its
+    target minus the policy's measured bias (the answer's score minus the level its prompt asked
+    for), and, as a milder alternative, for half that correction, both rounded to a level. An
+    attribute that missed by more than the tolerance never gets the level that missed again (if
+    rounding undid the correction, it moves one level the right way); one within the tolerance
+    may keep it. So a policy that wrote at level 2.8 when asked for 2, with a target of 2, is next
+    asked for level 1. The heuristic then chooses among the combinations."""
+    targets = dict(goal.targets)
+    if feedback is None or not any(name in feedback.scores for name in targets):
+        return [targets]
+    asked = requested_levels(feedback.prompt or "", list(targets))
+    missed = feedback.misses(goal)
+    options: dict[str, list[float]] = {}
+    for name, target in targets.items():
+        attribute = get_attribute(name)
+        before = float(asked.get(name, attribute.level(target)))
+        if name not in feedback.scores:
+            options[name] = [before]
+            continue
+        bias = feedback.scores[name] - before
+        levels: list[float] = []
+        for aim in (target - bias, target - bias / 2):
+            level = float(attribute.level(min(attribute.high, max(attribute.low, aim))))
+            if level == before and name in missed:  # rounding undid the correction: move one level the right way
+                level = min(attribute.high, max(attribute.low, before - (1 if bias > 0 else -1)))
+            if level not in levels:
+                levels.append(level)
+        options[name] = levels
+    names = list(options)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(options[n] for n in names))]
 
 
 class PromptOptimizer(ABC):
@@ -57,81 +115,83 @@ class PromptOptimizer(ABC):
 
 
 class TemplateOptimizer(PromptOptimizer):
-    """Deterministic rewrites: the user's prompt with the goal stated in different phrasings.
+    """Rewrites without a model: the user's question, followed by the rubric of each aimed level.
 
-    Successive calls continue through the phrasings, so later rounds do not repeat earlier ones.
+    Candidates run through the aimed levels first (see `aimed_levels`), then through phrasings,
+    so the first few already differ in what they ask for. A rewrite of one of its own rewrites
+    goes on with the phrasings after that one's, so later rounds do not repeat earlier ones. It
+    keeps no state: the same request always gets the same rewrites.
     """
 
-    TEMPLATES = (
-        "{prompt}\n\nWrite your answer so that it has: {goal}.",
-        "{prompt}\n\nRequirements for the answer: {goal}.",
-        "Answer the following request. Aim for {goal}.\n\n{prompt}",
-        "{prompt}\n\n(Style of the answer: {goal}.)",
-        "Please respond to this: {prompt}\nMake sure the response matches {goal}.",
-        "Task: {prompt}\nTarget qualities of your reply, on 0-4 scales: {goal}.",
+    FRAMES = (
+        "{question}\n\nAnswer requirements. {rules}",
+        "{question}\n\nWrite your answer to match this description. {rules}",
+        "Follow these rules in your answer. {rules}\n\n{question}",
+        "Question: {question}\n\nHow to answer. {rules}",
+        "{question}\n\nImportant, for your answer: {rules}",
+        "{question}\n\nKeep to this in your reply. {rules}",
     )
 
-    def __init__(self) -> None:
-        self._next = 0
-        self._lock = threading.Lock()
+    def frame_of(self, prompt: str, question: str) -> int | None:
+        """Which phrasing `prompt` was written in, if it is one of ours for `question`."""
+        for i, frame in enumerate(self.FRAMES):
+            head, _, tail = frame.format(question=question, rules="\0").partition("\0")
+            if prompt.startswith(head) and prompt.endswith(tail):
+                return i
+        return None
 
     async def propose(self, prompt: str, goal: Goal, n: int, *, original: str | None = None,
                       feedback: Feedback | None = None, usage: Usage | None = None) -> list[str]:
-        note = feedback.describe(goal) if feedback else ""
-        goal_text = goal.describe() + (f"; unlike the last answer: {note}" if note else "")
-        with self._lock:
-            start, self._next = self._next, self._next + n
-        base = (original or prompt).strip()
-        return [self.TEMPLATES[(start + i) % len(self.TEMPLATES)].format(prompt=base, goal=goal_text) for i in range(n)]
+        question = (original or prompt).strip()
+        aims = aimed_levels(goal, feedback)
+        parent_frame = self.frame_of(prompt, question)
+        start = 0 if parent_frame is None else parent_frame + 1
+        out = []
+        for i in range(n):
+            aim, frame = aims[i % len(aims)], self.FRAMES[(start + i // len(aims)) % len(self.FRAMES)]
+            out.append(frame.format(question=question, rules=" ".join(rubric_instructions(aim, goal))))
+        return out
 
 
-def _wishes(goal: Goal) -> str:
-    """The goal in the optimizer's words: what each target means, not the numbers."""
-    parts = []
-    for name, target in goal.targets.items():
-        attribute = get_attribute(name)
-        frac = (target - attribute.low) / (attribute.high - attribute.low)
-        if frac <= 0.25:
-            parts.append(attribute.low_means)
-        elif frac >= 0.75:
-            parts.append(attribute.high_means)
-        else:
-            parts.append(f"{name} moderate, neither '{attribute.low_means}' nor '{attribute.high_means}'")
-    return "; ".join(parts)
+def _goal_in_rubric_words(goal: Goal, feedback: Feedback | None = None) -> str:
+    """What the answer should look like, for the LLM optimizer: the rubric of each aimed level."""
+    return " ".join(rubric_instructions(aimed_levels(goal, feedback)[0], goal))
 
 
 def _request(question: str, wishes: str, n: int, feedback: str = "") -> str:
     text = f"Question: {question}\nGoal for the answer: {wishes}\n"
     if feedback:
         text += f"The last answer missed the goal: {feedback}\n"
-    return text + f"Write {n} rewritten prompts, numbered."
+    return text + (f"Write {n} prompts, numbered. Each repeats the question word for word, then adds "
+                   "instructions that make the answer meet the goal.")
 
 
-# Worked examples, sent as earlier chat turns.
-_EXAMPLES: tuple[tuple[str, str, list[str]], ...] = (
+# Worked examples, sent as earlier chat turns: the question kept word for word, instructions added
+# ({goal} is the goal in the rubric's words, so the first rewrite shows copying it).
+_EXAMPLES: tuple[tuple[str, dict[str, float], list[str]], ...] = (
     (
         "How do plants make food?",
-        "very short and concise, a sentence or two; simple words a child understands",
+        {"verbosity": 0, "complexity": 0},
         [
-            "How do plants make food? Answer in one short sentence using simple words.",
-            "In one or two sentences a child can follow, explain how plants make their food.",
-            "Briefly and in plain words: how do plants make food?",
+            "How do plants make food? {goal}",
+            "How do plants make food? Reply with a few words or one short sentence. Use very simple words.",
+            "How do plants make food? Keep it under 20 words and write for a six-year-old.",
         ],
     ),
     (
         "What is a good way to learn Python?",
-        "long and exhaustive, many paragraphs; fully answers the request, very useful",
+        {"verbosity": 3, "complexity": 2},
         [
-            "What is a good way to learn Python? Give a detailed, step-by-step plan with resources for each step.",
-            "Explain thoroughly, over several paragraphs, the best ways to learn Python and why they work.",
-            "I want to learn Python. Write a complete guide covering where to start, what to practise and how to keep improving.",
+            "What is a good way to learn Python? {goal}",
+            "What is a good way to learn Python? Answer in three or four paragraphs, using some specialised terms and explaining them.",
+            "What is a good way to learn Python? Give a detailed answer of about 200 words that a high-school student can follow.",
         ],
     ),
 )
 
 _SYSTEM = (
     "You rewrite questions into prompts for an AI assistant. You never answer the question. "
-    "You keep the question and add instructions about the answer's style."
+    "You keep the question word for word and add instructions about the answer's length and style."
 )
 
 _NUMBERED = re.compile(r"^\s*(?:prompt\s*)?\(?(\d{1,2})[.):\]]\s*(.+)$", re.IGNORECASE)
@@ -168,7 +228,7 @@ class LLMOptimizer(PromptOptimizer):
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  temperature: float = D.OPTIMIZER_TEMPERATURE, max_tokens: int = D.OPTIMIZER_MAX_TOKENS,
-                 seed: int = D.OPTIMIZER_SEED, max_calls: int = 2, client: Any = None,
+                 seed: int = D.OPTIMIZER_SEED, max_calls: int = D.OPTIMIZER_MAX_CALLS, client: Any = None,
                  timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES) -> None:
         self.endpoint = AsyncChatEndpoint(model, base_url=base_url, api_key=api_key, client=client,
                                           timeout=timeout, max_retries=max_retries, role="optimizer")
@@ -181,11 +241,13 @@ class LLMOptimizer(PromptOptimizer):
 
     def messages(self, prompt: str, goal: Goal, n: int, feedback: Feedback | None = None) -> list[Message]:
         messages: list[Message] = [{"role": "system", "content": _SYSTEM}]
-        for question, wishes, rewrites in _EXAMPLES:
+        for question, targets, rewrites in _EXAMPLES:
+            wishes = _goal_in_rubric_words(Goal(targets))
             messages.append({"role": "user", "content": _request(question, wishes, len(rewrites))})
-            messages.append({"role": "assistant", "content": "\n".join(f"{i}. {r}" for i, r in enumerate(rewrites, 1))})
+            shown = [r.format(goal=wishes) for r in rewrites]
+            messages.append({"role": "assistant", "content": "\n".join(f"{i}. {r}" for i, r in enumerate(shown, 1))})
         note = feedback.describe(goal) if feedback else ""
-        messages.append({"role": "user", "content": _request(prompt.strip(), _wishes(goal), n, note)})
+        messages.append({"role": "user", "content": _request(prompt.strip(), _goal_in_rubric_words(goal, feedback), n, note)})
         return messages
 
     async def propose(self, prompt: str, goal: Goal, n: int, *, original: str | None = None,
@@ -204,16 +266,3 @@ class LLMOptimizer(PromptOptimizer):
             if len(found) >= n:
                 break
         return list(found.values())[:n]
-
-
-def optimizer_from_prompts(prompts: Sequence[str]) -> PromptOptimizer:
-    """An optimizer that proposes fixed prompts: for tests and for replaying logged candidates."""
-
-    class _Fixed(PromptOptimizer):
-        async def propose(self, prompt: str, goal: Goal, n: int, *, original: str | None = None,
-                          feedback: Feedback | None = None, usage: Usage | None = None) -> list[str]:
-            if usage is not None:
-                usage.record_call("optimizer")
-            return list(prompts)[:n]
-
-    return _Fixed()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _defaults as D
 from .data import load_helpsteer
 from .data.helpsteer import ATTRIBUTES
 from .rewards.attribute_model import AttributeModel, grouped_cv
@@ -24,7 +25,7 @@ def default_reference(path: str | Path | None = None) -> AttributeModel:
     return AttributeModel.load(path or packaged_reference_path())
 
 
-def train_reference(data: str | Path, *, features: str = "stats", folds: int = 5,
+def train_reference(data: str | Path, *, features: str = "stats", folds: int = D.CV_FOLDS,
                     skip_invalid: bool = False) -> tuple[AttributeModel, dict]:
     """Fit the attribute model on every row and measure it by prompt-grouped cross-validation."""
     loaded = load_helpsteer(data, skip_invalid=skip_invalid)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hia import HeuristicRewardModel, ReferenceRewardModel
+from hia import Goal, HeuristicRewardModel, PromptOptimizer, ReferenceRewardModel
 from hia.rewards.embeddings import Embedder
 
 
@@ -56,3 +56,15 @@ def echo_policy(prompt: str, seed: int = 0) -> str:
     """Answers with as many words as the prompt asks for: 'long' 40, 'short' 3, else 20."""
     n = 40 if "long" in prompt else 3 if "short" in prompt else 20
     return " ".join(f"w{seed}" for _ in range(n))
+
+
+class FixedOptimizer(PromptOptimizer):
+    """Proposes the same fixed prompts every time, counting each proposal as one optimizer call."""
+
+    def __init__(self, prompts: Sequence[str]) -> None:
+        self.prompts = list(prompts)
+
+    async def propose(self, prompt: str, goal: Goal, n: int, *, original=None, feedback=None, usage=None) -> list[str]:
+        if usage is not None:
+            usage.record_call("optimizer")
+        return self.prompts[:n]

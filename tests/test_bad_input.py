@@ -8,11 +8,10 @@ import pytest
 from hia import (AsyncAligner, AsyncChatPolicy, AuthenticationFailed, ContextLengthExceeded, EndpointUnreachable,
                  FilterSettings, GoalError, InputError, RewardModelError, TemplateOptimizer)
 from hia.local import free_port
-from hia.loopback import LoopbackServer
-from hia.optimizer import optimizer_from_prompts
+from tests.support.loopback import LoopbackServer
 from hia.rewards.base import ReferenceRewardModel
 
-from .fakes import HashEmbedder, KeywordHeuristic, LengthReference, echo_policy
+from .fakes import FixedOptimizer, HashEmbedder, KeywordHeuristic, LengthReference, echo_policy
 
 
 def make(policy=echo_policy, reference=None, optimizer=None, heuristic=None):
@@ -100,7 +99,7 @@ def test_heuristic_returns_nan():
 
 
 def test_optimizer_returns_nothing_usable():
-    result = align(make(optimizer=optimizer_from_prompts(["", "   "])), method="hia", budget=1)
+    result = align(make(optimizer=FixedOptimizer(["", "   "])), method="hia", budget=1)
     assert result.response is not None and result.chosen.source == "template"
     assert any(e.type == "OptimizerError" for e in result.errors)
 

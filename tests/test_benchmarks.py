@@ -11,25 +11,32 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import _harness  # noqa: E402
 
 
-def _row(item: str, method: str, budget: int, euclidean: float) -> dict:
-    return {"item": item, "method": method, "budget": budget, "policy_calls": budget, "optimizer_calls": 0,
-            "prompt_tokens": 1, "completion_tokens": 1, "wall_s": 1.0, "stage_seconds": {},
+def _row(item: str, method: str, budget: int, euclidean: float, reference: str = "trained", on_topic: float = 0.5) -> dict:
+    return {"item": item, "method": method, "budget": budget, "reference": reference, "policy_calls": budget,
+            "optimizer_calls": 0, "prompt_tokens": 1, "completion_tokens": 1, "wall_s": 1.0, "stage_seconds": {},
+            "on_topic": on_topic,
             "rewards": {"euclidean": euclidean, "max_error": euclidean, "goal_completion": euclidean}}
 
 
-def test_verdict_names_every_comparison_hia_loses():
-    rows = [_row(i, "best_of_n", 8, -1.0) for i in "ab"] + [_row(i, "best_of_n", 2, -1.5) for i in "ab"]
-    rows += [_row("a", "hia_greedy", 2, -0.5), _row("b", "hia_greedy", 2, -1.0)]  # mean -0.75
-    rows += [_row("a", "greedy", 2, -0.2), _row("b", "greedy", 2, -0.2)]
-    table = _harness.summarise(rows, ["best_of_n", "greedy", "hia_greedy"], [2, 8])
-    found = _harness.verdict(table, [2, 8], rows)
-    against = found["hia_at_2_vs_best_of_n_at_8"]["hia_greedy"]["euclidean"]
-    assert against["reaches"] and against["hia_at_2"] == -0.75 and against["best_of_n_at_8"] == -1.0
-    assert against["paired_difference"]["mean"] == 0.25  # items a and b: +0.5 and 0.0
-    assert against["paired_difference"]["ci95"] == [0.0, 0.5]
-    losses = found["hia_vs_every_other_method"]["hia_greedy"]["losses"]
-    assert losses == [f"greedy@2 {name} -0.200 > -0.750" for name in _harness.REWARDS]
-    assert "hia_greedy loses 3 comparisons" in _harness.verdict_text(found)
+def test_headline_pairs_items_and_names_the_default_hia_method():
+    rows = [_row(i, "best_of_n", 8, -1.0) for i in "ab"] + [_row(i, "best_of_n", 1, -1.5) for i in "ab"]
+    rows += [_row("a", "hia_greedy", 2, -0.5, on_topic=0.4), _row("b", "hia_greedy", 2, -1.0, on_topic=0.6)]
+    rows += [_row("a", "hia_greedy", 1, -2.0), _row("b", "hia_greedy", 1, -1.5)]
+    rows += [_row("a", "hia_greedy", 2, -9.0, reference="exact")]  # another reference's rows never mix in
+    table = _harness.summarise(rows, "trained")
+    head = _harness.headline(rows, table, "trained", 8)
+    assert head["hia_method"] == "hia_greedy" and head["hia@2"] == -0.75 and head["best_of_n@8"] == -1.0
+    assert head["hia@2 - best_of_n@8"] == {"mean": 0.25, "ci95": [0.0, 0.5], "items": 2}  # items a and b: +0.5 and 0.0
+    assert head["hia@1 - best_of_n@1"]["mean"] == -0.25
+    assert head["targets"] == {"hia@2 >= best_of_n@8": True, "hia@1 >= best_of_n@1": False}
+    assert head["on_topic: hia@2 - best_of_n@8"]["mean"] == 0.0
+    assert "target missed" in _harness.headline_text(head, "trained")
+
+
+def test_losses_name_every_comparison_an_hia_variant_loses():
+    rows = [_row("a", "greedy", 2, -0.2), _row("a", "hia_greedy", 2, -0.75), _row("a", "best_of_n", 2, -1.0)]
+    found = _harness.losses(_harness.summarise(rows, "trained"))
+    assert found["hia_greedy"] == [f"greedy@2 {name} -0.200 > -0.750" for name in _harness.REWARDS]
 
 
 def test_run_all_summarises_only_the_items_asked_for(tmp_path):
@@ -38,10 +45,11 @@ def test_run_all_summarises_only_the_items_asked_for(tmp_path):
     from hia import Goal
 
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps(_row(i, "best_of_n", 1, -1.0)) + "\n" for i in ("a", "b", "c")))
-    items = [_harness.BenchItem(i, "prompt", Goal({"verbosity": 2.0})) for i in ("a", "b")]
-    rows = asyncio.run(_harness.run_all(items, ["best_of_n"], [1], aligner=None, its_lm=None, reference=None,
-                                        objective="euclidean", rows_path=path))
+    path.write_text("".join(json.dumps(_row(i, "hia_greedy", 1, -1.0)) + "\n" for i in ("a", "b", "c")))
+    goal = Goal({"verbosity": 2.0})
+    items = [_harness.BenchItem(i, "prompt", {"trained": goal}) for i in ("a", "b")]
+    plan = _harness.Plan(["hia_greedy"], [1], [], 0, {"trained": None})
+    rows = asyncio.run(_harness.run_all(items, plan, aligners={}, its_lm=None, rows_path=path, embedder=None))
     assert sorted(r["item"] for r in rows) == ["a", "b"]  # "c" belongs to a larger run: kept on disk, not counted
     assert len(path.read_text().splitlines()) == 3
 
@@ -63,7 +71,7 @@ def test_overhead_quick_writes_the_documented_summary(tmp_path):
 SHARED = ROOT / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"
 
 
-def test_helpsteer_quick_runs_every_method_on_the_local_models(tmp_path):
+def test_helpsteer_quick_runs_every_method_under_both_references(tmp_path):
     import pytest
 
     if not SHARED.is_file():
@@ -72,28 +80,31 @@ def test_helpsteer_quick_runs_every_method_on_the_local_models(tmp_path):
                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads((tmp_path / "helpsteer.json").read_text())
-    assert set(summary["methods"]) == {"greedy", "best_of_n", "beam", "hia_greedy", "hia_beam", "its_hub_best_of_n"}
-    assert summary["n_items"] == 2 and summary["attributes"]
-    for method, cells in summary["methods"].items():
-        assert set(cells) == {"1", "2"}
-        for budget, cell in cells.items():
-            assert cell["policy_calls"] <= int(budget)  # never over budget
-            for name in ("euclidean", "max_error", "goal_completion"):
-                low, high = cell[name]["ci95"]
-                assert low <= cell[name]["mean"] <= high
+    assert summary["n_items"] == 2 and summary["attributes"] == ["complexity", "verbosity"]
+    assert set(summary["headline"]) == {"trained", "exact"}
+    for reference, head in summary["headline"].items():
+        assert {"hia@1", "hia@2", "best_of_n@1", "best_of_n@2"} <= set(head) and head["hia@1"] is not None
+        assert head["hia@1 - best_of_n@1"]["items"] == 2
+        assert set(summary["methods"][reference]) == {"best_of_n", "its_hub_best_of_n", "hia_greedy", "hia_beam"}
     rows = [json.loads(line) for line in (tmp_path / "helpsteer_rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 6 * 2
-    for name in ("euclidean", "max_error", "goal_completion"):
-        assert (tmp_path / f"helpsteer_{name}.png").stat().st_size > 5000
+    # per reference: best-of-N at 1 and 2, its-hub at 2, two searches at 1 and 2
+    assert len(rows) == 2 * 2 * (2 + 1 + 2 * 2)
+    bon = {(r["item"], r["budget"], r["reference"]): r for r in rows if r["method"] == "best_of_n"}
+    assert all(bon[(i, 1, ref)]["derived_from"] == "best_of_n@2" for i, _, ref in bon)  # nested: one run of 2
+    for r in rows:
+        assert r["policy_calls"] <= r["budget"]
+        assert r["on_topic"] is None or -1 <= r["on_topic"] <= 1
+    searches = [r for r in rows if r["method"].startswith("hia")]
+    assert all(r["proposed"] >= r["passed_stage1"] >= 0 for r in searches)
+    assert (tmp_path / "helpsteer_euclidean.png").stat().st_size > 5000
     assert "| hia_greedy | 1 |" in (tmp_path / "helpsteer.md").read_text()
-    assert set(summary["verdict"]["hia_vs_every_other_method"]) == {"hia_greedy", "hia_beam"}
     assert summary["rows_wall_s"] > 0 and "helpsteer.py" in summary["command"]
 
 
 SHARED_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"
 
 
-def test_compred_quick_combines_community_and_helpsteer_goals(tmp_path):
+def test_compred_quick_combines_community_and_measured_goals(tmp_path):
     import pytest
 
     if not SHARED_SE.is_file():
@@ -103,9 +114,10 @@ def test_compred_quick_combines_community_and_helpsteer_goals(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads((tmp_path / "compred.json").read_text())
     assert summary["attributes"][0] == "community" and summary["training_pairs"] == 300
+    assert set(summary["headline"]) == {"trained", "exact"}
     rows = [json.loads(line) for line in (tmp_path / "compred_rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 6 * 2
-    assert all("community" in r["goal"] and r["policy_calls"] <= r["budget"] for r in rows)
+    assert len(rows) == 2 * 2 * (2 + 1 + 2 * 2)
+    assert all(r["goal"].startswith("community=") and r["policy_calls"] <= r["budget"] for r in rows)
     assert all(set(r["scores"]) >= {"community"} for r in rows if r["scores"])
 
 
@@ -114,9 +126,29 @@ def test_compred_trains_on_the_same_pairs_whatever_the_item_count():
 
     import compred
 
-    pairs = [SimpleNamespace(prompt=f"question {q}") for q in range(20) for _ in range(3)]
+    pairs = [SimpleNamespace(prompt=f"question {q}") for q in range(60) for _ in range(3)]
     five, training_five = compred.split(pairs, 5, 80, seed=0)
     six, training_six = compred.split(pairs, 6, 80, seed=0)
     assert six[:5] == five  # a smaller run is a prefix of a larger one
-    assert training_five == training_six and len(training_six) == 3 * (20 - compred.HELD_OUT)
+    assert training_five == training_six
     assert not {p.prompt for p in training_six} & set(six)
+
+
+def test_benchmark_items_come_from_the_evaluation_split_with_goals_someone_met():
+    import pytest
+
+    if not SHARED.is_file():
+        pytest.skip("shared HelpSteer data not present")
+    import helpsteer
+
+    from hia.data import load_helpsteer
+    from hia.data.splits import is_dev_prompt
+
+    items = helpsteer.items(SHARED, 24, 100, ["complexity", "verbosity"], seed=0)
+    assert len(items) == 24 and not any(is_dev_prompt(item.prompt) for item in items)
+    rated = load_helpsteer(SHARED).rows
+    for item in items:
+        goal = item.goals["trained"]
+        assert goal == item.goals["exact"] and 1 <= len(goal.targets) <= 2
+        # the targets are the ratings of one response to this very prompt
+        assert any(all(r.scores[a] == t for a, t in goal.targets.items()) for r in rated if r.prompt == item.prompt)

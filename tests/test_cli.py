@@ -69,7 +69,7 @@ def test_train_preference_command(tmp_path, capsys):
 
 
 def test_calibrate_command_against_a_loopback_endpoint(tmp_path, capsys):
-    from hia.loopback import LoopbackServer
+    from tests.support.loopback import LoopbackServer
 
     out = tmp_path / "h.json"
     with LoopbackServer() as server:
@@ -86,7 +86,7 @@ def test_serve_command_answers_health_then_stops_on_sigterm(tmp_path):
     import urllib.request
 
     from hia.local import free_port
-    from hia.loopback import LoopbackServer
+    from tests.support.loopback import LoopbackServer
 
     port = free_port()
     with LoopbackServer() as upstream:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hia import AsyncAligner, AsyncChatPolicy, Budget, FilterSettings, HiaError, TemplateOptimizer
 from hia.errors import RetriesExhausted
-from hia.loopback import Faults, LoopbackServer
+from tests.support.loopback import Faults, LoopbackServer
 from hia.search import METHODS
 from hia.types import AlignmentResult
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hia import FilterSettings, Goal, ZeroShotHeuristic
-from hia.filters import answer_reason, stage1, stage2
+from hia.search.filters import answer_reason, stage1, stage2
 from hia.objectives import euclidean
 from hia.rewards.embeddings import shared_embedder
 from hia.types import Candidate

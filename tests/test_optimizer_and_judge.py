@@ -27,9 +27,11 @@ def test_template_optimizer_is_deterministic_and_rotates():
     a, b = TemplateOptimizer(), TemplateOptimizer()
     first = asyncio.run(a.propose("Why is the sky blue?", goal, 3))
     assert first == asyncio.run(b.propose("Why is the sky blue?", goal, 3))
-    assert len(set(first)) == 3 and all("Why is the sky blue?" in p and "very short" in p for p in first)
-    later = asyncio.run(a.propose("Why is the sky blue?", goal, 3))
-    assert not set(first) & set(later)
+    assert len(set(first)) == 3 and all("Why is the sky blue?" in p for p in first)
+    assert all("Length: two or three sentences (about 20 to 60 words)." in p for p in first)  # the rubric of level 1
+    # a rewrite of its own rewrite goes on with the next phrasings
+    later = asyncio.run(a.propose(first[-1], goal, 3, original="Why is the sky blue?"))
+    assert not set(first) & set(later) and a.frame_of(later[0], "Why is the sky blue?") == 3
 
 
 def test_feedback_names_the_direction_to_move():
@@ -43,8 +45,10 @@ def test_llm_optimizer_request_carries_goal_meaning_and_examples():
     messages = opt.messages("Why is the sky blue?", Goal.parse("verbosity=0,complexity=4"), 6)
     roles = [m["role"] for m in messages]
     assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
-    assert "very short" in messages[-1]["content"] and "expert" in messages[-1]["content"]
-    assert "Write 6 rewritten prompts" in messages[-1]["content"]
+    request = messages[-1]["content"]
+    assert "Length: a few words or one short sentence (under 20 words)." in request  # the rubrics of the targets
+    assert "Wording: expert technical language and in-depth analysis" in request
+    assert "Write 6 prompts" in request and "repeats the question word for word" in request
 
 
 def test_judge_reads_the_expected_digit_from_top_logprobs():

@@ -1,15 +1,15 @@
 """Each search's logic, with in-process fakes (no model, no network)."""
 
 import asyncio
+import re
 
 import pytest
 
 from hia import AsyncAligner, Budget, FilterSettings, InputError, TemplateOptimizer
 from hia.errors import EndpointUnreachable
-from hia.optimizer import optimizer_from_prompts
 from hia.search import METHODS
 
-from .fakes import KeywordHeuristic, LengthReference, echo_policy
+from .fakes import FixedOptimizer, KeywordHeuristic, LengthReference, echo_policy
 
 GOAL = "verbosity=4"
 LOOSE = FilterSettings(drift_similarity=-1.0)  # hash embeddings carry no meaning: no drift test here
@@ -42,42 +42,79 @@ def test_best_of_n_samples_one_prompt_with_distinct_seeds(hash_embedder):
     assert result.usage.policy_calls == 4 and result.usage.optimizer_calls == 0
 
 
-def test_greedy_rewrites_the_best_prompt_so_far(hash_embedder):
-    rewrites = ["Explain tides, short.", "Explain tides, long.", "Explain tides again."]
-    aligner = make(hash_embedder, optimizer=_Sequence(rewrites))
-    result = run(aligner.align("Explain tides.", GOAL, budget=3, method="greedy"))
+def words_policy(prompt: str, seed: int = 0) -> str:
+    """Answers with the number of words a prompt names as 'words=N', else 20."""
+    match = re.search(r"words=(\d+)", prompt)
+    return " ".join(f"w{seed}" for _ in range(int(match.group(1)) if match else 20))
+
+
+def test_greedy_answers_the_root_then_rewrites_the_best_prompt_so_far(hash_embedder):
+    rewrites = ["Explain tides words=5.", "Explain tides words=40.", "Explain tides words=10."]
+    aligner = make(hash_embedder, policy=words_policy, optimizer=_Sequence(rewrites))
+    result = run(aligner.align("Explain tides.", GOAL, budget=4, method="greedy"))
     evaluated = result.evaluated
-    assert [c.prompt for c in evaluated] == rewrites  # one per round, in order
-    # round 3's parent is round 2's rewrite: the best so far (the 'long' one, 40 words = 3.8)
-    assert evaluated[2].parent_id == evaluated[1].id
-    assert result.chosen.prompt == "Explain tides, long."
+    assert evaluated[0].source == "seed" and evaluated[0].round == 0  # the root first
+    assert [c.prompt for c in evaluated[1:]] == rewrites  # then one rewrite per round, in order
+    # round 3's parent is the best so far: round 2's rewrite (40 words = 3.8, against the root's 1.8)
+    assert evaluated[3].parent_id == evaluated[2].id and evaluated[2].parent_id == evaluated[0].id
+    assert result.chosen.prompt == "Explain tides words=40."
+
+
+def test_greedy_and_beam_at_budget_1_answer_the_root_like_best_of_n(hash_embedder):
+    aligner = make(hash_embedder)
+    answers = {m: run(aligner.align("Explain tides.", GOAL, budget=1, method=m)) for m in ("greedy", "beam", "best_of_n")}
+    assert {r.chosen.prompt for r in answers.values()} == {answers["best_of_n"].candidates[0].prompt}
+    assert {r.chosen.evaluation.seed for r in answers.values()} == {answers["best_of_n"].chosen.evaluation.seed}
+    assert all(r.usage.optimizer_calls == 0 for r in answers.values())  # nothing left to spend on a rewrite
 
 
 def test_beam_keeps_width_and_evaluates_every_expansion(hash_embedder):
-    aligner = make(hash_embedder, beam_width=2, beam_expansions=2)
-    result = run(aligner.align("Explain tides.", GOAL, budget=6, method="beam"))
+    rewrites = [f"Explain tides words={n}." for n in (5, 40, 30, 12, 41, 3)]
+    aligner = make(hash_embedder, policy=words_policy, optimizer=_Sequence(rewrites), beam_width=2, beam_expansions=2)
+    result = run(aligner.align("Explain tides.", GOAL, budget=7, method="beam"))
     by_round = {}
     for c in result.evaluated:
         by_round.setdefault(c.round, []).append(c)
-    assert len(by_round[1]) == 2  # the root expands twice
-    assert len(by_round[2]) == 4  # two frontier prompts, two rewrites each
-    assert {c.parent_id for c in by_round[2]} == {c.id for c in by_round[1]}
+    assert [len(by_round[r]) for r in (0, 1, 2)] == [1, 2, 4]  # the root, its two rewrites, two each of the best two
+    # the best two after round 1: the 40-word rewrite and the root (20 words); not the 5-word one
+    assert {c.parent_id for c in by_round[2]} == {by_round[1][1].id, by_round[0][0].id}
+
+
+def test_hia_at_budget_1_spends_its_call_on_the_root_when_no_rewrite_is_predicted_better(hash_embedder):
+    # The root states verbosity 4 ("long and exhaustive"), which the heuristic predicts at 4: the goal.
+    pool = ["Explain tides, short.", "Explain tides.", "Explain tides, please."]
+    aligner = make(hash_embedder, optimizer=FixedOptimizer(pool), hia_candidates=3)
+    result = run(aligner.align("Explain tides.", GOAL, budget=1, method="hia"))
+    assert result.usage.policy_calls == 1
+    assert result.chosen.source == "seed" and result.chosen.id == 0
+    assert result.chosen.evaluation.seed == run(aligner.align("Explain tides.", GOAL, budget=1, method="best_of_n")).chosen.evaluation.seed
+    assert {c.dropped_by for c in result.candidates if c.status == "dropped"} == {"stage2"}
+
+
+def test_hia_prefers_a_rewrite_to_the_root_on_a_tie(hash_embedder):
+    pool = ["Explain tides, short.", "Explain tides, long."]  # 'long' is predicted 4, as is the root
+    aligner = make(hash_embedder, optimizer=FixedOptimizer(pool), hia_candidates=2)
+    result = run(aligner.align("Explain tides.", GOAL, budget=1, method="hia"))
+    assert result.chosen.prompt == "Explain tides, long."
+    assert result.candidates[0].dropped_by == "stage2" and "rank 2 of 3" in result.candidates[0].reason
 
 
 def test_hia_pays_only_for_the_heuristic_favourite(hash_embedder):
-    pool = ["Explain tides, short.", "Explain tides.", "Explain tides, long.", "Explain tides, please."]
-    aligner = make(hash_embedder, optimizer=optimizer_from_prompts(pool), hia_candidates=4)
-    result = run(aligner.align("Explain tides.", GOAL, budget=1, method="hia"))
+    # verbosity 2: the root mentions "long" (predicted 4); the plain rewrite is predicted 2, the goal.
+    pool = ["Explain tides, short.", "Explain tides, please.", "Explain tides, long."]
+    aligner = make(hash_embedder, optimizer=FixedOptimizer(pool), hia_candidates=3)
+    result = run(aligner.align("Explain tides.", "verbosity=2", budget=1, method="hia"))
     assert result.usage.policy_calls == 1
-    assert result.chosen.prompt == "Explain tides, long."  # predicted 4 = the goal
+    assert result.chosen.prompt == "Explain tides, please."
     dropped = [c for c in result.candidates if c.status == "dropped"]
-    assert len(dropped) == 3 and {c.dropped_by for c in dropped} == {"stage2"}
+    assert len(dropped) == 3 and {c.dropped_by for c in dropped} == {"stage2"}  # the root among them
+    assert any(c.source == "seed" for c in dropped)
     assert all(c.heuristic_reward is not None for c in dropped)
 
 
 def test_hia_stage1_drops_before_stage2(hash_embedder):
     pool = ["", "Sure, here are tides explained: water moves.", "Explain tides, long.", "Explain tides, long."]
-    aligner = make(hash_embedder, optimizer=optimizer_from_prompts(pool), hia_candidates=4)
+    aligner = make(hash_embedder, optimizer=FixedOptimizer(pool), hia_candidates=4)
     result = run(aligner.align("Explain tides.", GOAL, budget=1, method="hia_greedy"))
     reasons = {c.prompt: (c.dropped_by, c.reason) for c in result.candidates if c.status == "dropped"}
     assert reasons[""] == ("stage1", "empty")
@@ -86,10 +123,10 @@ def test_hia_stage1_drops_before_stage2(hash_embedder):
 
 
 def test_hia_falls_back_to_a_template_when_the_optimizer_gives_nothing(hash_embedder):
-    aligner = make(hash_embedder, optimizer=optimizer_from_prompts(["", " "]))
+    aligner = make(hash_embedder, optimizer=FixedOptimizer(["", " "]))
     result = run(aligner.align("Explain tides.", GOAL, budget=1, method="hia"))
     assert result.usage.policy_calls == 1
-    assert result.chosen.source == "template"
+    assert {c.source for c in result.candidates} == {"seed", "template"}  # templates stood in for the optimizer
     assert any(e.type == "OptimizerError" for e in result.errors)
 
 

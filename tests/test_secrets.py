@@ -11,7 +11,7 @@ import openai
 import hia
 from hia import AsyncAligner, AsyncChatPolicy, ChatPolicy, LLMJudge, LLMOptimizer, TemplateOptimizer
 from hia.cache import Cache, CachedReference
-from hia.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer
 from hia.serve import ProxyServer
 
 from .fakes import HashEmbedder, KeywordHeuristic, LengthReference

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from hia import InputError, TemplateOptimizer
-from hia.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer
 from hia.profiles import ProfileStore
 from hia.serve import ProxyServer
 

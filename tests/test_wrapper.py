@@ -9,7 +9,7 @@ from openai.types.chat import ChatCompletion
 import hia
 from hia import InputError, TemplateOptimizer
 from hia.client import split_request
-from hia.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer
 from hia.profiles import ProfileStore
 
 MESSAGES = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "How do magnets work?"}]

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Iterator
 
+from .. import _defaults as D
 from ..errors import HiaError
 from ..optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 
@@ -18,8 +19,9 @@ def add_endpoint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the API key (keys are never taken on the command line)")
     p.add_argument("--optimizer", choices=("llm", "template"), default=None,
-                   help="llm: a chat model rewrites prompts; template: fixed phrasings (default: llm with the "
-                        "embedded models or an --optimizer-base-url, else template)")
+                   help="llm: a chat model rewrites prompts; template: the rubric of each target, in fixed phrasings "
+                        f"(default: llm with an --optimizer-base-url; with the embedded models, {D.EMBEDDED_OPTIMIZER}; "
+                        "else template)")
     p.add_argument("--optimizer-base-url")
     p.add_argument("--optimizer-model")
 
@@ -41,11 +43,16 @@ def endpoints(args: argparse.Namespace) -> Iterator[dict]:
     from ..local import LocalModels
 
     print("starting the embedded local models ...", file=sys.stderr)
-    with LocalModels() as local:
+    choice = "template" if args.optimizer == "template" else D.EMBEDDED_OPTIMIZER
+    if choice == "template" and args.optimizer == "llm":
+        choice = "smollm2"  # asked for a model: the embedded one that rewrites
+    with LocalModels(choice) as local:
         policy = {"base_url": local.policy.base_url, "model": local.policy.alias, "api_key": None}
-        optimizer = {"base_url": args.optimizer_base_url or local.optimizer.base_url,
-                     "model": args.optimizer_model or local.optimizer.alias, "api_key": None}
-        yield {"policy": policy, "optimizer": None if args.optimizer == "template" else optimizer}
+        optimizer = None
+        if args.optimizer_base_url or local.optimizer is not None:
+            optimizer = {"base_url": args.optimizer_base_url or local.optimizer.base_url,  # type: ignore[union-attr]
+                         "model": args.optimizer_model or local.optimizer.alias, "api_key": None}  # type: ignore[union-attr]
+        yield {"policy": policy, "optimizer": optimizer}
 
 
 def make_optimizer(ep: dict) -> PromptOptimizer:

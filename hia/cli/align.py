@@ -15,6 +15,7 @@ from ..objectives import OBJECTIVES
 from ..policy import ChatPolicy
 from ..rewards.base import ReferenceRewardModel
 from ..rewards.embeddings import Embedder
+from ..rewards.exact import ExactReference
 from ..rewards.judge import LLMJudge
 from ..rewards.learned import LearnedHeuristic
 from ..search import METHODS
@@ -34,9 +35,9 @@ def _add_align(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=list(OBJECTIVES), default=D.DEFAULT_OBJECTIVE)
     p.add_argument("--tolerance", type=float, default=D.DEFAULT_TOLERANCE, help="for goal_completion")
     add_endpoint_args(p)
-    p.add_argument("--reference", choices=("attributes", "judge"), default="attributes",
-                   help="attributes: the trained HelpSteer attribute model (default; no calls); "
-                        "judge: an LLM judge reading top_logprobs")
+    p.add_argument("--reference", choices=("attributes", "exact", "judge"), default="attributes",
+                   help="attributes: the trained HelpSteer attribute model (default; no calls); exact: verbosity "
+                        "by word count and complexity by reading grade (no model); judge: an LLM judge reading top_logprobs")
     p.add_argument("--reference-file", help="attribute model file from `hia train-reference` (default: the shipped one)")
     p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
     p.add_argument("--no-online", action="store_true", help="do not update the heuristic from this run's answers")
@@ -103,8 +104,10 @@ def _reference(args: argparse.Namespace, ep: dict, store: Cache) -> ReferenceRew
         url = args.judge_base_url or ep["policy"]["base_url"]
         judge = LLMJudge(model, base_url=url, api_key=ep["policy"]["api_key"])
         return CachedReference(judge, store, f"judge:{public_url(url)}:{model}")
+    if args.reference == "exact":
+        return ExactReference()  # text measures: nothing worth caching
     attributes = default_reference(args.reference_file)
-    return CachedReference(attributes, store, f"attributes:{attributes.metadata.get('data_sha256', '')}")
+    return CachedReference(attributes, store, f"attributes:{attributes.fingerprint}")
 
 
 def _align(args: argparse.Namespace) -> int:

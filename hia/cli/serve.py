@@ -22,7 +22,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", help="upstream model name (needed with --upstream)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the upstream key")
     p.add_argument("--host", default="127.0.0.1", help="address to bind; any but loopback needs a token")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=D.SERVE_PORT)
     p.add_argument("--token-env", default="HIA_SERVE_TOKEN", help="environment variable holding the bearer token clients must send")
     p.add_argument("--profiles", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
     p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
@@ -50,7 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
             print("starting the embedded local models ...", file=sys.stderr)
             local = stack.enter_context(LocalModels())
             url, model, key = local.policy.base_url, local.policy.alias, None
-            optimizer = LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+            optimizer = (LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
+                         if local.optimizer is not None else TemplateOptimizer())
         proxy = ProxyServer(upstream_url=url, model=model, api_key=key, host=args.host, port=args.port, token=token,
                             profiles=profiles, optimizer=optimizer, method=args.method)
         print(f"hia serving {model} at {proxy.base_url.replace(':0/', ':')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import _defaults as D
 from ..errors import HiaError
 from ..policy import ChatPolicy
 from ..training import default_reference, train_reference
@@ -16,16 +17,25 @@ def _add_train_reference(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
                                    "prompt-grouped cross-validation per attribute.")
     p.add_argument("--data", required=True, help="HelpSteer-style .jsonl/.json/.parquet, or a hub id")
     p.add_argument("--features", choices=("stats", "stats+embeddings"), default="stats")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=D.CV_FOLDS)
     p.add_argument("--out", help="where to save the model (default: print only)")
     p.add_argument("--skip-invalid", action="store_true", help="skip and count malformed rows instead of failing")
     return p
 
 
 def format_cv(report: dict) -> str:
-    lines = [f"{'attribute':<12} {'spearman':>8} {'MAE':>6} {'MAE of mean':>11}"]
+    """The cross-validation table: agreement and error after and before the label-scale map, and
+    where nine in ten predictions fall (5th to 95th percentile) beside the labels."""
+    def band(pair: list[float] | None) -> str:
+        return f"{pair[0]:.2f}-{pair[1]:.2f}" if pair else "n/a"
+
+    lines = [f"{'attribute':<12} {'spearman':>8} {'MAE':>6} {'MAE of mean':>11} {'spearman raw':>12} {'MAE raw':>7} "
+             f"{'spread raw':>10} {'spread':>10} {'labels':>10}"]
     for name, row in report.items():
-        lines.append(f"{name:<12} {row['spearman']:>8.3f} {row['mae']:>6.3f} {row['mae_of_mean']:>11.3f}")
+        lines.append(f"{name:<12} {row['spearman']:>8.3f} {row['mae']:>6.3f} {row['mae_of_mean']:>11.3f} "
+                     f"{row.get('spearman_uncalibrated', float('nan')):>12.3f} {row.get('mae_uncalibrated', float('nan')):>7.3f} "
+                     f"{band(row.get('spread_uncalibrated')):>10} {band(row.get('spread')):>10} "
+                     f"{band(row.get('spread_of_labels')):>10}")
     return "\n".join(lines)
 
 
@@ -46,12 +56,15 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "the answers with the reference model, fit the heuristic and save it; print its "
                                    "held-out Spearman per attribute, with and without online updates.")
     p.add_argument("--data", required=True, help="HelpSteer-style file whose prompts are used")
-    p.add_argument("--train-prompts", type=int, default=20)
-    p.add_argument("--heldout-prompts", type=int, default=8)
-    p.add_argument("--rewrites", type=int, default=4, help="rewrites per prompt, each answered once")
-    p.add_argument("--policy-calls", type=int, default=112, help="policy calls to spend in all")
-    p.add_argument("--max-prompt-words", type=int, default=60, help="use only prompts this short")
-    p.add_argument("--max-tokens", type=int, default=160, help="policy answer length cap")
+    p.add_argument("--train-prompts", type=int, default=D.CALIBRATION_TRAIN_PROMPTS)
+    p.add_argument("--heldout-prompts", type=int, default=D.CALIBRATION_HELDOUT_PROMPTS)
+    p.add_argument("--rewrites", type=int, default=D.CALIBRATION_REWRITES, help="rewrites per prompt, each answered once")
+    p.add_argument("--policy-calls", type=int, default=D.CALIBRATION_POLICY_CALLS, help="policy calls to spend in all")
+    p.add_argument("--max-prompt-words", type=int, default=D.CALIBRATION_MAX_PROMPT_WORDS, help="use only prompts this short")
+    p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
+    p.add_argument("--all-prompts", action="store_true",
+                   help="use evaluation prompts too (by default only the development split is used, so the "
+                        "quality benchmarks never evaluate on a prompt the heuristic was fitted on)")
     p.add_argument("--reference-file", help="attribute model (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="where to save the heuristic (JSON)")
@@ -67,12 +80,17 @@ def _calibrate(args: argparse.Namespace) -> int:
     from ..data import load_helpsteer
     from ..policy import as_policy_fn
 
+    from ..data.splits import split_prompts
+
     prompts = sorted({r.prompt for r in load_helpsteer(args.data).rows if len(r.prompt.split()) <= args.max_prompt_words})
+    if not args.all_prompts:
+        prompts = split_prompts(prompts, "dev")
     random.Random(args.seed).shuffle(prompts)
     need = args.train_prompts + args.heldout_prompts
     if len(prompts) < need:
-        raise HiaError(f"{args.data} has {len(prompts)} prompts of at most {args.max_prompt_words} words; "
-                       f"{need} are needed (lower --train-prompts/--heldout-prompts or raise --max-prompt-words)")
+        raise HiaError(f"{args.data} has {len(prompts)} {'' if args.all_prompts else 'development '}prompts of at most "
+                       f"{args.max_prompt_words} words; {need} are needed (lower --train-prompts/--heldout-prompts, "
+                       "raise --max-prompt-words, or pass --all-prompts)")
     train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
     reference = default_reference(args.reference_file)
     with endpoints(args) as ep:
@@ -102,8 +120,8 @@ def _add_train_preference(sub: argparse._SubParsersAction) -> argparse.ArgumentP
     p.add_argument("--data", required=True, help="preference data file")
     p.add_argument("--format", choices=("stackexchange", "compred", "pairs"), default="stackexchange",
                    help="stackexchange: questions with voted answers; compred: ComPRed rows; pairs: prompt/chosen/rejected")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--c", type=float, default=0.01, help="inverse regularisation strength")
+    p.add_argument("--folds", type=int, default=D.CV_FOLDS)
+    p.add_argument("--c", type=float, default=D.PREFERENCE_C, help="inverse regularisation strength")
     p.add_argument("--out", help="where to save the model (default: print only)")
     return p
 

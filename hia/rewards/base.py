@@ -63,3 +63,9 @@ class ReferenceRewardModel(ABC):
     async def ascore(self, prompts: Sequence[str], responses: Sequence[str], attributes: Sequence[str], *,
                      usage: Usage | None = None) -> np.ndarray:
         return await asyncio.to_thread(self.score, prompts, responses, attributes, usage=usage)
+
+    def agreement(self, attribute: str) -> float | None:
+        """How well this model's scores for `attribute` agree with human ratings (Spearman in its own
+        report), or None where that was never measured. Goals on attributes measured below
+        `UNJUDGEABLE_SPEARMAN` get a warning: the model cannot tell a good answer from a bad one there."""
+        return None

@@ -41,3 +41,7 @@ class CompositeReference(ReferenceRewardModel):
             raw = await model.ascore(prompts, responses, names, usage=usage)
             out[:, columns] = check_scores(raw, len(responses), names, model)
         return out
+
+    def agreement(self, attribute: str) -> float | None:
+        model = self.routes.get(attribute)
+        return None if model is None else model.agreement(attribute)

@@ -46,7 +46,7 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, *, device: str | None = None,
-                 batch_size: int = D.EMBEDDING_BATCH_SIZE, cache_size: int = 50_000, store: Any = None) -> None:
+                 batch_size: int = D.EMBEDDING_BATCH_SIZE, cache_size: int = D.EMBEDDING_CACHE_SIZE, store: Any = None) -> None:
         self.model_name = model or PACKAGED_MODEL
         self._model_path = model
         self.device = device

@@ -1,10 +1,16 @@
-"""A zero-shot heuristic reward model on sentence embeddings.
+"""A zero-shot heuristic reward model: what a prompt asks for, read from its words.
 
-For each attribute it embeds a few prompts that ask for a high score and a few that ask for a
-low one. A candidate prompt's predicted score moves from the middle of the range toward the
-side whose anchors it resembles more; explicit cues in the prompt ("in one sentence",
-"step by step, in detail") push further. It is untrained, cheap, and good only at the
-direction of an effect; the trained heuristics come with the reward models.
+- A prompt that quotes an attribute's rubric for one level (as every template rewrite does) asks
+  for that level; the prediction is the middle of the range moved `rubric_compliance` of the way
+  to it. A prompt that states a target as the goal-conditioned prompt does ("verbosity 1 of 4")
+  is moved `stated_compliance` of the way. That a policy follows a spelled-out level more closely
+  than a restated goal is the assumption here, made before any measurement; a LearnedHeuristic
+  replaces it with what the policy really does.
+- Otherwise, for each attribute it embeds a few prompts that ask for a high score and a few that
+  ask for a low one, and moves the prediction from the middle of the range toward the side whose
+  anchors the prompt resembles more; explicit cues in the prompt ("in one sentence", "step by
+  step, in detail") push further. That is good only at the direction of an effect.
+It is untrained and cheap; the trained heuristics come with the reward models.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..attributes import get_attribute
+from .. import _defaults as D
+from ..attributes import get_attribute, requested_levels, stated_targets
 from .base import HeuristicRewardModel
 from .embeddings import Embedder, shared_embedder
 
@@ -70,10 +77,14 @@ CUES: dict[str, tuple[str, str]] = {
 class ZeroShotHeuristic(HeuristicRewardModel):
     """Predicts attribute scores of the answer a prompt will get, from the prompt's embedding."""
 
-    def __init__(self, embedder: Embedder | None = None, *, gain: float = 6.0, cue_step: float = 0.6) -> None:
+    def __init__(self, embedder: Embedder | None = None, *, gain: float = D.HEURISTIC_ANCHOR_GAIN,
+                 cue_step: float = D.HEURISTIC_CUE_STEP, rubric_compliance: float = D.HEURISTIC_RUBRIC_COMPLIANCE,
+                 stated_compliance: float = D.HEURISTIC_STATED_COMPLIANCE) -> None:
         self.embedder = embedder or shared_embedder()
         self.gain = gain  # how far a unit of anchor-similarity difference moves the prediction
         self.cue_step = cue_step  # fraction of the half-range one matching cue adds
+        self.rubric_compliance = rubric_compliance  # share of the way to a quoted rubric level the answer goes
+        self.stated_compliance = stated_compliance  # share of the way to a target stated as a number
         self._directions: dict[str, np.ndarray] = {}
 
     def _direction(self, attribute: str) -> np.ndarray:
@@ -96,4 +107,12 @@ class ZeroShotHeuristic(HeuristicRewardModel):
                     [len(re.findall(high_cue, p, re.IGNORECASE)) - len(re.findall(low_cue, p, re.IGNORECASE))
                      for p in prompts], dtype=float)
             out[:, j] = np.clip(mid + half * signal, attribute.low, attribute.high)
+        for i, prompt in enumerate(prompts):
+            quoted, stated = requested_levels(prompt, attributes), stated_targets(prompt, attributes)
+            for j, name in enumerate(attributes):
+                mid = (get_attribute(name).low + get_attribute(name).high) / 2
+                if name in quoted:
+                    out[i, j] = mid + self.rubric_compliance * (quoted[name] - mid)
+                elif name in stated:
+                    out[i, j] = mid + self.stated_compliance * (stated[name] - mid)
         return out

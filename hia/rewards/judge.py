@@ -47,7 +47,7 @@ class LLMJudge(ReferenceRewardModel):
     """Grades (prompt, response) pairs on each attribute with a chat model's 0-4 distribution."""
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 concurrency: int = 4, max_response_chars: int = 4000, rubric: bool = True, timeout: float = D.REQUEST_TIMEOUT_S,
+                 concurrency: int = D.JUDGE_CONCURRENCY, max_response_chars: int = D.JUDGE_MAX_RESPONSE_CHARS, rubric: bool = True, timeout: float = D.REQUEST_TIMEOUT_S,
                  max_retries: int = D.MAX_RETRIES, **endpoint_kwargs: Any) -> None:
         settings = dict(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
                         role="judge", **endpoint_kwargs)

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import _defaults as D
+from ..attributes import requested_levels
 from ..errors import RewardModelError
 from .base import HeuristicRewardModel
 from .embeddings import Embedder, shared_embedder
@@ -31,15 +33,20 @@ VERSION = 1
 
 
 def cue_features(prompt: str) -> list[float]:
+    """Length, question marks, style cues, and the rubric level asked for (centred; 0 when none is quoted)."""
     values = [math.log1p(len(prompt.split())), float(prompt.count("?"))]
     for high, low in CUES.values():
         values.append(float(len(re.findall(high, prompt, re.IGNORECASE)) - len(re.findall(low, prompt, re.IGNORECASE))))
+    asked = requested_levels(prompt, list(CUES))
+    for name in CUES:
+        values.append(asked[name] - 2.0 if name in asked else 0.0)
     return values
 
 
 class LearnedHeuristic(HeuristicRewardModel):
     def __init__(self, embedder: Embedder | None = None, *, base: HeuristicRewardModel | None = None,
-                 alpha: float = 3.0, max_evidence: int = 2000, min_evidence: int = 5) -> None:
+                 alpha: float = D.LEARNED_HEURISTIC_ALPHA, max_evidence: int = D.LEARNED_HEURISTIC_MAX_EVIDENCE,
+                 min_evidence: int = D.LEARNED_HEURISTIC_MIN_EVIDENCE) -> None:
         self.embedder = embedder or shared_embedder()
         self.base = base or ZeroShotHeuristic(self.embedder)
         self.alpha = alpha  # ridge penalty: larger trusts the base more

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import _defaults as D
 from ..attributes import Attribute, register_attribute
 from ..data.types import PreferencePair
 from ..errors import RewardModelError
@@ -29,8 +30,14 @@ from .features import text_stats_matrix
 
 FORMAT = "hia.preference_model"
 VERSION = 1
-COMMUNITY = Attribute("community", 0, 4, "how much the community would upvote the answer",
-                      "the community would downvote it", "the community's favourite answer")
+COMMUNITY = Attribute(
+    "community", 0, 4, "how much the community would upvote the answer",
+    "the community would downvote it", "the community's favourite answer",
+    ("an answer the community would downvote: off-topic or wrong", "a weak answer: vague or beside the point",
+     "an average answer: relevant but thin", "a good answer: relevant, specific and practical",
+     "the community's favourite: specific and practical, with the reasons and the steps"),
+    "Quality",
+)
 register_attribute(COMMUNITY)
 
 
@@ -52,7 +59,7 @@ class CommunityPreferenceModel(ReferenceRewardModel):
     embedder: Embedder | None = field(default=None, repr=False)
 
     @classmethod
-    def fit(cls, pairs: Sequence[PreferencePair], *, c: float = 0.01, min_pairs: int = 50,
+    def fit(cls, pairs: Sequence[PreferencePair], *, c: float = D.PREFERENCE_C, min_pairs: int = D.PREFERENCE_MIN_PAIRS,
             embedder: Embedder | None = None) -> "CommunityPreferenceModel":
         """One model per community with at least `min_pairs` pairs, plus `all` pooled over every pair."""
         from sklearn.linear_model import LogisticRegression
@@ -135,7 +142,7 @@ class CommunityPreferenceModel(ReferenceRewardModel):
         return model
 
 
-def pair_accuracy_cv(pairs: Sequence[PreferencePair], *, folds: int = 5, embedder: Embedder | None = None,
+def pair_accuracy_cv(pairs: Sequence[PreferencePair], *, folds: int = D.CV_FOLDS, embedder: Embedder | None = None,
                      **fit_kwargs: float) -> dict[str, float]:
     """Pair accuracy under cross-validation grouped by question (no question in train and test).
 

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import _defaults as D
 from ..attributes import get_attribute, known_attributes
 from ..errors import RewardModelError
 from ..usage import Usage
@@ -23,7 +24,7 @@ from .embeddings import default_device
 class TransformersRewardModel(ReferenceRewardModel):
     def __init__(self, model: str, *, heads: Mapping[str, int] | None = None,
                  affine: Mapping[str, tuple[float, float]] | None = None, device: str | None = None,
-                 batch_size: int = 8, max_length: int = 1024, **from_pretrained: Any) -> None:
+                 batch_size: int = D.TRANSFORMERS_BATCH_SIZE, max_length: int = D.TRANSFORMERS_MAX_LENGTH, **from_pretrained: Any) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:

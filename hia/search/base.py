@@ -12,13 +12,13 @@ import numpy as np
 
 from ..budget import Budget
 from ..errors import EndpointError, HiaError, OptimizerError, RewardModelError
-from ..filters import FilterSettings
 from ..goal import Goal
 from ..objectives import Objective, all_rewards
 from ..optimizer import Feedback, PromptOptimizer, TemplateOptimizer, goal_conditioned_prompt
 from ..policy import Message, PolicyFn
 from ..rewards.base import HeuristicRewardModel, ReferenceRewardModel, check_scores
 from ..rewards.embeddings import Embedder
+from .filters import FilterSettings
 from ..types import AlignmentResult, Candidate, ErrorRecord, Evaluation
 from ..usage import Usage
 
@@ -75,7 +75,7 @@ class SearchContext:
     def feedback(self, parent: Candidate) -> Feedback | None:
         if parent.evaluation is None or not parent.evaluation.scores:
             return None
-        return Feedback(parent.evaluation.scores)
+        return Feedback(parent.evaluation.scores, prompt=parent.prompt)
 
     async def propose(self, parent: Candidate, n: int, round: int) -> list[Candidate]:
         """Ask the optimizer for `n` rewrites of `parent`; fall back to templates if it gives none."""
@@ -90,7 +90,8 @@ class SearchContext:
             except (OptimizerError, EndpointError) as exc:
                 # The alignment goes on with the goal stated plainly; the failure stays on record.
                 self.record_error(exc, "optimize")
-                prompts = await self.templates.propose(self.prompt, self.goal, n, feedback=self.feedback(parent))
+                prompts = await self.templates.propose(parent.prompt, self.goal, n, original=self.prompt,
+                                                       feedback=self.feedback(parent))
                 source = "template"
         return [self.add(p, round, source, parent) for p in prompts]
 
@@ -152,6 +153,7 @@ class Search(ABC):
     """A search strategy: spends the context's budget and leaves every candidate in the result."""
 
     name: str
+    uses_filters: bool = False  # HIA: the aligner must supply a heuristic and an embedder
 
     @abstractmethod
     async def run(self, ctx: SearchContext) -> None:

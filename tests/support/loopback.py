@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run a loopback server in its own process (so it does not share the client's interpreter)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m hia.loopback", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.loopback", description=main.__doc__)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--parallel", type=int, default=None)
     parser.add_argument("--responder", choices=sorted(RESPONDERS), default="filler")

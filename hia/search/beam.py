@@ -1,0 +1,13 @@
+"""Beam search: answer the root, then each round `expansions` rewrites of each of the best `width` prompts."""
+
+from __future__ import annotations
+
+from .. import _defaults as D
+from .frontier import FrontierSearch
+
+
+class Beam(FrontierSearch):
+    name = "beam"
+
+    def __init__(self, width: int = D.BEAM_WIDTH, expansions: int = D.BEAM_EXPANSIONS) -> None:
+        self.width, self.expansions, self.pool = width, expansions, expansions

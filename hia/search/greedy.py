@@ -1,0 +1,10 @@
+"""Greedy search: answer the root, then each round one rewrite of the best prompt so far."""
+
+from __future__ import annotations
+
+from .frontier import FrontierSearch
+
+
+class Greedy(FrontierSearch):
+    name = "greedy"
+    width = expansions = pool = 1
