@@ -261,25 +261,27 @@ async def run_all(items: Sequence[BenchItem], plan: Plan, *, aligners: dict[str,
 
 
 async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_path: Path, max_tokens: int,
-                              optimizer: str, heuristic: Any = None) -> list[dict]:
+                              optimizer: str, heuristic_file: str | None = None) -> list[dict]:
     """Every planned row on the embedded local models, resuming from `rows_path`. A run that is
     already complete is returned as it is, without starting the models, so re-summarising costs
     nothing. Online learning is off, so no answer teaches the heuristic used for another."""
     rows = finished_rows(items, plan, rows_path)
     if rows is not None:
         return rows
-    from hia import AsyncChatPolicy, LLMOptimizer, TemplateOptimizer
+    from hia import AsyncChatPolicy
+    from hia.build import Endpoint, Settings, build
     from hia.local import LocalModels
     from hia.rewards.embeddings import shared_embedder
 
     embedder = shared_embedder()
     with LocalModels(optimizer) as local:
         policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=max_tokens)
-        rewriter = (LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
-                    if local.optimizer is not None else TemplateOptimizer())
-        aligners = {name: AsyncAligner(policy, reference, optimizer=rewriter, heuristic=heuristic, embedder=embedder,
-                                       online_learning=False, objective=plan.objective)
-                    for name, reference in plan.references.items()}
+        rewriter = Endpoint(local.optimizer.base_url, local.optimizer.alias) if local.optimizer is not None else None
+        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, online_learning=False,
+                                  objective=plan.objective))
+        options = {**pipeline.aligner_options(), "embedder": embedder}
+        # each reference steers its own runs; everything else is the pipeline hia builds for any caller
+        aligners = {name: AsyncAligner(policy, reference, **options) for name, reference in plan.references.items()}
         its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, max_tokens) if plan.its_hub_budget else None
         try:
             return await run_all(items, plan, aligners=aligners, its_lm=its_lm, rows_path=rows_path, embedder=embedder)

@@ -29,7 +29,6 @@ from hia import _defaults as D
 from hia.data import load_helpsteer
 from hia.data.splits import prompt_id, split_prompts
 from hia.rewards.exact import ExactReference
-from hia.rewards.learned import LearnedHeuristic
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"
@@ -66,9 +65,9 @@ async def main(args: argparse.Namespace) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(bench)} held-out prompts, goals over {attributes}, searches {plan.searches} at {plan.budgets}, "
           f"best-of-N at {plan.bon_budgets}, its-hub at {plan.its_hub_budget}, optimizer {args.optimizer}")
-    heuristic = LearnedHeuristic.load(args.heuristic_file) if args.heuristic_file else None
     rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / "helpsteer_rows.jsonl",
-                                     max_tokens=args.max_tokens, optimizer=args.optimizer, heuristic=heuristic)
+                                     max_tokens=args.max_tokens, optimizer=args.optimizer,
+                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None)
     write_outputs("helpsteer", rows, plan, args.out_dir, n_items=len(bench), attributes=attributes,
                   data=Path(args.data).name, max_tokens=args.max_tokens, optimizer=args.optimizer,
                   heuristic=Path(args.heuristic_file).name if args.heuristic_file else "zero-shot", quick=args.quick)

@@ -105,6 +105,11 @@ class CachedReference(ReferenceRewardModel):
     def agreement(self, attribute: str) -> float | None:
         return self.inner.agreement(attribute)
 
+    def __getattr__(self, name: str) -> object:
+        if name == "inner":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)  # the wrapped model's own fields (attributes, metadata, ...)
+
     async def ascore(self, prompts, responses, attributes, *, usage: Usage | None = None) -> np.ndarray:
         keys, found, todo = self._plan(prompts, responses, attributes)
         fresh = await self.inner.ascore([prompts[i] for i in todo], [responses[i] for i in todo], attributes,

@@ -26,12 +26,12 @@ from pydantic import Field
 from . import _defaults as D
 from ._loop import LoopThread
 from .aligner import AsyncAligner
+from .build import Pipeline, Settings, build
 from .errors import InputError
 from .goal import Goal
-from .optimizer import PromptOptimizer
 from .policy import AsyncChatPolicy, ChatPolicy, Message
 from .profiles import ProfileStore
-from .rewards.base import HeuristicRewardModel, ReferenceRewardModel
+from .rewards.base import ReferenceRewardModel
 from .types import AlignmentResult
 
 HIA_KEYS = ("goal", "budget", "method", "objective")
@@ -108,26 +108,22 @@ def to_completion(result: AlignmentResult, model: str) -> AlignedChatCompletion:
 
 
 class _Wrapper:
-    """What the sync and async wrappers share: settings, and building one alignment."""
+    """What the sync and async wrappers share: the pipeline, and building one alignment."""
 
-    def __init__(self, client: Any, *, reference: ReferenceRewardModel | None = None,
-                 optimizer: PromptOptimizer | None = None, heuristic: HeuristicRewardModel | None = None,
-                 profiles: ProfileStore | None = None, **aligner_options: Any) -> None:
-        from .training import default_reference
-
+    def __init__(self, client: Any, *, pipeline: Pipeline | None = None, profiles: ProfileStore | None = None,
+                 reference: ReferenceRewardModel | None = None, **aligner_options: Any) -> None:
         self._client = client
-        self.reference = reference or default_reference()
-        self.optimizer = optimizer
-        self.heuristic = heuristic
+        self.pipeline = pipeline or build(Settings())
         self.profiles = profiles
-        self.aligner_options = aligner_options
+        self.reference = reference or self.pipeline.reference
+        # The pipeline's parts and settings, with any given here (optimizer=..., method=..., ...) on top.
+        self.aligner_options = {**self.pipeline.aligner_options(), **aligner_options}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)  # everything but chat.completions.create is the client's own
 
     def _aligner(self, policy: Any) -> AsyncAligner:
-        return AsyncAligner(policy, self.reference, optimizer=self.optimizer, heuristic=self.heuristic,
-                            **self.aligner_options)
+        return AsyncAligner(policy, self.reference, **self.aligner_options)
 
     @staticmethod
     def _policy_params(rest: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,6 +192,7 @@ class AlignedClient(_Wrapper):
     def close(self) -> None:
         self._loop.close()
         self._client.close()
+        self.pipeline.close()
 
 
 class AsyncAlignedClient(_Wrapper):
@@ -207,11 +204,13 @@ class AsyncAlignedClient(_Wrapper):
 
     async def close(self) -> None:
         await self._client.close()
+        self.pipeline.close()
 
 
 def wrap(client: openai.OpenAI | openai.AsyncOpenAI, **options: Any) -> AlignedClient | AsyncAlignedClient:
-    """Wrap an OpenAI client (sync or async). Options: reference, optimizer, heuristic, profiles,
-    and any AsyncAligner keyword (method, objective, seed, ...)."""
+    """Wrap an OpenAI client (sync or async). Options: `pipeline` (from hia.build; default: the
+    default settings), `profiles`, `reference`, and any AsyncAligner keyword (optimizer, heuristic,
+    method, objective, seed, ...), which override the pipeline's."""
     if isinstance(client, openai.AsyncOpenAI):
         return AsyncAlignedClient(client, **options)
     if isinstance(client, openai.OpenAI):

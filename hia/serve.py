@@ -23,6 +23,7 @@ from typing import Any
 
 import openai
 
+from . import _defaults as D
 from .client import AlignedClient, wrap
 from .errors import EndpointError, HiaError, InputError
 from .profiles import ProfileStore
@@ -55,8 +56,9 @@ class ProxyServer:
         self.model = model
         self.host, self.port = host, port
         self._token = token
-        self.client: AlignedClient = wrap(openai.OpenAI(base_url=upstream_url, api_key=api_key or "not-needed"),
-                                          profiles=profiles, **wrap_options)  # type: ignore[assignment]
+        # hia's own timeout, not the openai client's default of 600 s
+        upstream = openai.OpenAI(base_url=upstream_url, api_key=api_key or "not-needed", timeout=D.REQUEST_TIMEOUT_S)
+        self.client: AlignedClient = wrap(upstream, profiles=profiles, **wrap_options)  # type: ignore[assignment]
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

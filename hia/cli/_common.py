@@ -1,4 +1,5 @@
-"""What several commands share: endpoint options, and the endpoints they name (or the embedded models)."""
+"""What several commands share: the endpoint and pipeline options, the endpoints they name (or the
+embedded models), and the build settings they make."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import argparse
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from typing import Iterator
 
 from .. import _defaults as D
+from ..build import REFERENCES, Endpoint, Settings
 from ..errors import HiaError
-from ..optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
+from ..objectives import OBJECTIVES
+from ..search import METHODS
 
 
 def add_endpoint_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base-url", help="policy endpoint (OpenAI-compatible), e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--model", help="policy model name")
+    p.add_argument("--base-url", "--upstream", dest="base_url",
+                   help="policy endpoint (OpenAI-compatible), e.g. http://127.0.0.1:8000/v1 (default: the embedded models)")
+    p.add_argument("--model", help="policy model name (needed with --base-url)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the API key (keys are never taken on the command line)")
     p.add_argument("--optimizer", choices=("llm", "template"), default=None,
@@ -26,19 +31,42 @@ def add_endpoint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer-model")
 
 
+def add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """How answers are aligned: the same options for `hia align` and `hia serve`."""
+    p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD, help="search method (default %(default)s)")
+    p.add_argument("--objective", choices=list(OBJECTIVES), default=D.DEFAULT_OBJECTIVE)
+    p.add_argument("--reference", choices=REFERENCES, default="attributes",
+                   help="attributes: the trained HelpSteer attribute model (default; no calls); exact: verbosity "
+                        "by word count and complexity by reading grade (no model); judge: an LLM judge reading top_logprobs")
+    p.add_argument("--reference-file", help="attribute model file from `hia train-reference` (default: the shipped one)")
+    p.add_argument("--judge-base-url", help="LLM judge endpoint (default: the policy's)")
+    p.add_argument("--judge-model")
+    p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
+    p.add_argument("--no-online", action="store_true", help="do not update the heuristic from the answers paid for")
+    p.add_argument("--cache-file", help="SQLite file caching embeddings and reference scores across runs")
+    p.add_argument("--seed", type=int, default=D.POLICY_BASE_SEED)
+    p.add_argument("--candidates", type=int, default=D.HIA_CANDIDATES_PER_ROUND, help="HIA rewrites per round")
+    p.add_argument("--beam-width", type=int, default=D.BEAM_WIDTH)
+    p.add_argument("--beam-expansions", type=int, default=D.BEAM_EXPANSIONS)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    policy: Endpoint
+    optimizer: Endpoint | None  # None: the template optimizer
+
+
 @contextlib.contextmanager
-def endpoints(args: argparse.Namespace) -> Iterator[dict]:
-    """Policy, optimizer and judge endpoints: the user's, or the embedded local models."""
+def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
+    """Policy and optimizer endpoints: the user's, or the embedded local models (started here)."""
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
     if args.base_url:
         if not args.model:
             raise HiaError("--base-url needs --model (the model name the endpoint serves)")
-        policy = {"base_url": args.base_url, "model": args.model, "api_key": api_key}
         optimizer = None
         if args.optimizer_base_url or args.optimizer == "llm":
-            optimizer = {"base_url": args.optimizer_base_url or args.base_url,
-                         "model": args.optimizer_model or args.model, "api_key": api_key}
-        yield {"policy": policy, "optimizer": optimizer}
+            optimizer = Endpoint(args.optimizer_base_url or args.base_url, args.optimizer_model or args.model, api_key)
+        yield Endpoints(Endpoint(args.base_url, args.model, api_key), optimizer)
         return
     from ..local import LocalModels
 
@@ -47,15 +75,24 @@ def endpoints(args: argparse.Namespace) -> Iterator[dict]:
     if choice == "template" and args.optimizer == "llm":
         choice = "smollm2"  # asked for a model: the embedded one that rewrites
     with LocalModels(choice) as local:
-        policy = {"base_url": local.policy.base_url, "model": local.policy.alias, "api_key": None}
         optimizer = None
         if args.optimizer_base_url or local.optimizer is not None:
-            optimizer = {"base_url": args.optimizer_base_url or local.optimizer.base_url,  # type: ignore[union-attr]
-                         "model": args.optimizer_model or local.optimizer.alias, "api_key": None}  # type: ignore[union-attr]
-        yield {"policy": policy, "optimizer": optimizer}
+            optimizer = Endpoint(args.optimizer_base_url or local.optimizer.base_url,  # type: ignore[union-attr]
+                                 args.optimizer_model or local.optimizer.alias)  # type: ignore[union-attr]
+        yield Endpoints(Endpoint(local.policy.base_url, local.policy.alias), optimizer)
 
 
-def make_optimizer(ep: dict) -> PromptOptimizer:
-    if ep["optimizer"]:
-        return LLMOptimizer(ep["optimizer"]["model"], base_url=ep["optimizer"]["base_url"], api_key=ep["optimizer"]["api_key"])
-    return TemplateOptimizer()
+def settings_from(args: argparse.Namespace, eps: Endpoints) -> Settings:
+    """The build settings the command line asks for (commands without pipeline options get the defaults)."""
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    judge = None
+    if get("judge_base_url") or get("judge_model"):
+        judge = Endpoint(get("judge_base_url") or eps.policy.base_url, get("judge_model") or eps.policy.model,
+                         eps.policy.api_key)
+    return Settings(
+        reference=get("reference", "attributes"), reference_file=get("reference_file"), judge=judge,
+        optimizer=eps.optimizer, heuristic_file=get("heuristic_file"), cache_file=get("cache_file"),
+        online_learning=not get("no_online", False), method=get("method", D.DEFAULT_METHOD),
+        objective=get("objective", D.DEFAULT_OBJECTIVE), seed=get("seed", D.POLICY_BASE_SEED),
+        hia_candidates=get("candidates", D.HIA_CANDIDATES_PER_ROUND), beam_width=get("beam_width", D.BEAM_WIDTH),
+        beam_expansions=get("beam_expansions", D.BEAM_EXPANSIONS))

@@ -7,21 +7,11 @@ import json
 import sys
 
 from .. import _defaults as D
-from .._chat import public_url
-from ..aligner import Aligner
-from ..cache import Cache, CachedReference
+from ..build import build
 from ..goal import Goal
-from ..objectives import OBJECTIVES
 from ..policy import ChatPolicy
-from ..rewards.base import ReferenceRewardModel
-from ..rewards.embeddings import Embedder
-from ..rewards.exact import ExactReference
-from ..rewards.judge import LLMJudge
-from ..rewards.learned import LearnedHeuristic
-from ..search import METHODS
-from ..training import default_reference
 from ..types import AlignmentResult
-from ._common import add_endpoint_args, endpoints, make_optimizer
+from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
 
 
 def _add_align(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,27 +19,13 @@ def _add_align(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Align one answer of a chat model to a goal, under a budget of policy calls. "
                                    "Without --base-url it starts the embedded local models.")
     p.add_argument("prompt", help="the question or instruction; '-' reads it from standard input")
-    p.add_argument("--goal", required=True, help="targets, e.g. helpfulness=4,verbosity=1 (weight: verbosity=1:2)")
+    p.add_argument("--goal", required=True, help="targets, e.g. verbosity=1,complexity=1 (weight: verbosity=1:2)")
     p.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET, help="policy calls allowed (default %(default)s)")
-    p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD, help="search method (default %(default)s)")
-    p.add_argument("--objective", choices=list(OBJECTIVES), default=D.DEFAULT_OBJECTIVE)
     p.add_argument("--tolerance", type=float, default=D.DEFAULT_TOLERANCE, help="for goal_completion")
     add_endpoint_args(p)
-    p.add_argument("--reference", choices=("attributes", "exact", "judge"), default="attributes",
-                   help="attributes: the trained HelpSteer attribute model (default; no calls); exact: verbosity "
-                        "by word count and complexity by reading grade (no model); judge: an LLM judge reading top_logprobs")
-    p.add_argument("--reference-file", help="attribute model file from `hia train-reference` (default: the shipped one)")
-    p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
-    p.add_argument("--no-online", action="store_true", help="do not update the heuristic from this run's answers")
-    p.add_argument("--cache-file", help="SQLite file caching embeddings and reference scores across runs")
-    p.add_argument("--judge-base-url", help="LLM judge endpoint (default: the policy's)")
-    p.add_argument("--judge-model")
+    add_pipeline_args(p)
     p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
     p.add_argument("--temperature", type=float, default=D.POLICY_TEMPERATURE)
-    p.add_argument("--seed", type=int, default=D.POLICY_BASE_SEED)
-    p.add_argument("--candidates", type=int, default=D.HIA_CANDIDATES_PER_ROUND, help="HIA rewrites per round")
-    p.add_argument("--beam-width", type=int, default=D.BEAM_WIDTH)
-    p.add_argument("--beam-expansions", type=int, default=D.BEAM_EXPANSIONS)
     p.add_argument("--system", help="system prompt sent before every candidate")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     return p
@@ -97,36 +73,14 @@ def _print_result(result: AlignmentResult) -> None:
         print(f"note: {error.stage}: {error.type}: {error.message}", file=sys.stderr)
 
 
-def _reference(args: argparse.Namespace, ep: dict, store: Cache) -> ReferenceRewardModel:
-    """The reference model named by --reference, behind a score cache."""
-    if args.reference == "judge":
-        model = args.judge_model or ep["policy"]["model"]
-        url = args.judge_base_url or ep["policy"]["base_url"]
-        judge = LLMJudge(model, base_url=url, api_key=ep["policy"]["api_key"])
-        return CachedReference(judge, store, f"judge:{public_url(url)}:{model}")
-    if args.reference == "exact":
-        return ExactReference()  # text measures: nothing worth caching
-    attributes = default_reference(args.reference_file)
-    return CachedReference(attributes, store, f"attributes:{attributes.fingerprint}")
-
-
 def _align(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     goal = Goal.parse(args.goal, tolerance=args.tolerance)
-    with endpoints(args) as ep:
-        policy = ChatPolicy(ep["policy"]["model"], base_url=ep["policy"]["base_url"], api_key=ep["policy"]["api_key"],
+    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline:
+        policy = ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
                             max_tokens=args.max_tokens, temperature=args.temperature)
-        store = Cache(args.cache_file) if args.cache_file else Cache()  # in memory unless a file is given
-        embedder = Embedder(store=store) if args.cache_file else None
-        reference = _reference(args, ep, store)
-        optimizer = make_optimizer(ep)
         messages = [{"role": "system", "content": args.system}] if args.system else []
-        heuristic = LearnedHeuristic.load(args.heuristic_file, embedder=embedder) if args.heuristic_file else None
-        with Aligner(policy, reference, optimizer=optimizer, heuristic=heuristic, embedder=embedder,
-                     online_learning=not args.no_online,
-                     method=args.method, objective=args.objective,
-                     seed=args.seed, hia_candidates=args.candidates, beam_width=args.beam_width,
-                     beam_expansions=args.beam_expansions) as aligner:
+        with pipeline.aligner(policy) as aligner:
             result = aligner.align(prompt, goal, budget=args.budget, messages=messages)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

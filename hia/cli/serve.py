@@ -3,58 +3,44 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 
 from .. import _defaults as D
 from ..errors import HiaError
-from ..optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 from ..search import METHODS
+from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run an OpenAI-compatible proxy that aligns answers",
                        description="Serve /v1/chat/completions, /v1/models and /health. Requests with a goal (extra_body, "
-                                   "X-HIA-Goal header, or the `user`'s profile) are aligned; others pass through.")
-    p.add_argument("--upstream", help="upstream OpenAI-compatible base URL (default: the embedded local models)")
-    p.add_argument("--model", help="upstream model name (needed with --upstream)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the upstream key")
+                                   "X-HIA-Goal header, or the `user`'s profile) are aligned; others pass through. "
+                                   "Without --upstream it serves the embedded local models.")
+    add_endpoint_args(p)
+    add_pipeline_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind; any but loopback needs a token")
     p.add_argument("--port", type=int, default=D.SERVE_PORT)
     p.add_argument("--token-env", default="HIA_SERVE_TOKEN", help="environment variable holding the bearer token clients must send")
     p.add_argument("--profiles", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
-    p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
     return p
 
 
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
+    from ..build import build
     from ..profiles import ProfileStore
     from ..serve import ProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     token = os.environ.get(args.token_env) or None
     profiles = ProfileStore(args.profiles)
-    with contextlib.ExitStack() as stack:
-        if args.upstream:
-            if not args.model:
-                raise HiaError("--upstream needs --model (the model name the upstream serves)")
-            url, model, key = args.upstream, args.model, os.environ.get(args.api_key_env)
-            optimizer: PromptOptimizer = TemplateOptimizer()
-        else:
-            from ..local import LocalModels
-
-            print("starting the embedded local models ...", file=sys.stderr)
-            local = stack.enter_context(LocalModels())
-            url, model, key = local.policy.base_url, local.policy.alias, None
-            optimizer = (LLMOptimizer(local.optimizer.alias, base_url=local.optimizer.base_url)
-                         if local.optimizer is not None else TemplateOptimizer())
-        proxy = ProxyServer(upstream_url=url, model=model, api_key=key, host=args.host, port=args.port, token=token,
-                            profiles=profiles, optimizer=optimizer, method=args.method)
-        print(f"hia serving {model} at {proxy.base_url.replace(':0/', ':')}"
+    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline:
+        proxy = ProxyServer(upstream_url=eps.policy.base_url, model=eps.policy.model, api_key=eps.policy.api_key,
+                            host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline)
+        print(f"hia serving {eps.policy.model} at {proxy.base_url.replace(':0/', ':')}"
               + (" (bearer token required)" if token else ""), file=sys.stderr)
         proxy.serve_forever()
     return 0

@@ -7,8 +7,8 @@ import argparse
 from .. import _defaults as D
 from ..errors import HiaError
 from ..policy import ChatPolicy
-from ..training import default_reference, train_reference
-from ._common import add_endpoint_args, endpoints, make_optimizer
+from ..training import train_reference
+from ._common import add_endpoint_args, endpoints, settings_from
 
 
 def _add_train_reference(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -76,11 +76,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     import asyncio
     import random
 
+    from ..build import build
     from ..calibration import calibrate
     from ..data import load_helpsteer
-    from ..policy import as_policy_fn
-
     from ..data.splits import split_prompts
+    from ..policy import as_policy_fn
 
     prompts = sorted({r.prompt for r in load_helpsteer(args.data).rows if len(r.prompt.split()) <= args.max_prompt_words})
     if not args.all_prompts:
@@ -92,13 +92,13 @@ def _calibrate(args: argparse.Namespace) -> int:
                        f"{args.max_prompt_words} words; {need} are needed (lower --train-prompts/--heldout-prompts, "
                        "raise --max-prompt-words, or pass --all-prompts)")
     train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
-    reference = default_reference(args.reference_file)
-    with endpoints(args) as ep:
-        policy = as_policy_fn(ChatPolicy(ep["policy"]["model"], base_url=ep["policy"]["base_url"],
-                                         api_key=ep["policy"]["api_key"], max_tokens=args.max_tokens))
+    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline:
+        policy = as_policy_fn(ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
+                                         max_tokens=args.max_tokens))
         heuristic, report = asyncio.run(calibrate(
-            train, heldout, optimizer=make_optimizer(ep), policy=policy, reference=reference,
-            attributes=reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls, seed=args.seed))
+            train, heldout, optimizer=pipeline.optimizer, policy=policy, reference=pipeline.reference,
+            attributes=pipeline.reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls,
+            seed=args.seed))
     heuristic.save(args.out)
     u = report.usage
     print(f"{report.train_prompts} training prompts ({report.train_evidence} answered rewrites), "
