@@ -286,6 +286,8 @@ async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_pa
         try:
             return await run_all(items, plan, aligners=aligners, its_lm=its_lm, rows_path=rows_path, embedder=embedder)
         finally:
+            await policy.close()
+            pipeline.close()
             if its_lm is not None:
                 await its_lm.close_session()
 

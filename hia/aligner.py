@@ -18,7 +18,8 @@ from .policy import Message, as_policy_fn
 from .rewards.base import HeuristicRewardModel, ReferenceRewardModel
 from .rewards.embeddings import Embedder, shared_embedder
 from .rewards.heuristic import ZeroShotHeuristic
-from .search import make_search
+from .search import SearchOptions, make_search
+from .search import steps
 from .search.base import SearchContext
 from .search.filters import FilterSettings
 from .types import AlignmentResult
@@ -92,9 +93,8 @@ class AsyncAligner:
         self.filters = filters or FilterSettings()
         self.seed = seed
         self.online_learning = online_learning
-        self.search_options = {"hia_candidates": hia_candidates, "beam_width": beam_width,
-                               "beam_expansions": beam_expansions}
-        make_search(method, **self.search_options)  # fail now on an unknown method
+        self.search_options = SearchOptions(hia_candidates, beam_width, beam_expansions)
+        make_search(method, self.search_options)  # fail now on an unknown method
         get_objective(objective)
 
     @property
@@ -130,7 +130,7 @@ class AsyncAligner:
         shared = budget if isinstance(budget, Budget) else Budget(budget)
         method = method or self.method
         objective_name = objective or self.objective
-        search = make_search(method, **self.search_options)
+        search = make_search(method, self.search_options)
         filtered = search.uses_filters
         result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=shared.total, objective=objective_name)
         ctx = SearchContext(
@@ -145,11 +145,11 @@ class AsyncAligner:
         try:
             await search.run(ctx)
         except HiaError as exc:
-            exc.result = result  # type: ignore[attr-defined]  # the work paid for so far stays reachable
+            exc.result = result  # the work paid for so far stays reachable
             raise
         finally:
             result.usage.wall_seconds = time.perf_counter() - start
-        best = ctx.best()
+        best = steps.best(ctx)
         answered = result.evaluated
         if best:
             result.chosen_id = best[0].id
@@ -157,7 +157,7 @@ class AsyncAligner:
             result.chosen_id = answered[0].id  # answers came back but none could be scored
         elif ctx.last_exception is not None:
             exc = ctx.last_exception
-            exc.result = result  # type: ignore[attr-defined]  # paid work stays reachable
+            exc.result = result  # paid work stays reachable
             raise exc
         return result
 

@@ -6,9 +6,19 @@ endpoint errors are built from the status code and a redacted excerpt of the bod
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .types import AlignmentResult
+
 
 class HiaError(Exception):
-    """Base class of every error hia raises on purpose."""
+    """Base class of every error hia raises on purpose.
+
+    An error that ends an alignment carries the work paid for before it as `result` (an
+    AlignmentResult: every candidate, answer and score so far); otherwise `result` is None."""
+
+    result: AlignmentResult | None = None
 
 
 class GoalError(HiaError, ValueError):

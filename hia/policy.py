@@ -49,6 +49,16 @@ class ChatPolicy(_PolicyBase):
     def complete(self, messages: Sequence[Message], *, seed: int | None = None, usage: Usage | None = None) -> ChatReply:
         return self.endpoint.chat(messages, usage=usage, **self._params(seed))
 
+    def close(self) -> None:
+        """Close the connection pool (a client passed in is closed too)."""
+        self.endpoint.close()
+
+    def __enter__(self) -> "ChatPolicy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class AsyncChatPolicy(_PolicyBase):
     """A chat model behind an OpenAI-compatible endpoint, called with `openai.AsyncOpenAI`."""
@@ -65,6 +75,16 @@ class AsyncChatPolicy(_PolicyBase):
     async def complete(self, messages: Sequence[Message], *, seed: int | None = None,
                        usage: Usage | None = None) -> ChatReply:
         return await self.endpoint.chat(messages, usage=usage, **self._params(seed))
+
+    async def close(self) -> None:
+        """Close this event loop's connection pools (a client passed in is closed too)."""
+        await self.endpoint.close()
+
+    async def __aenter__(self) -> "AsyncChatPolicy":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 def _accepts_seed(fn: Callable[..., Any]) -> bool:

@@ -80,6 +80,12 @@ class ProfileStore:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> "ProfileStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def profile_dict(profile: Profile) -> dict:
     return asdict(profile)

@@ -43,8 +43,20 @@ class Candidate:
     heuristic_reward: float | None = None
     evaluation: Evaluation | None = None
 
+    # Every change of a candidate's fate goes through these four methods.
+    def keep(self) -> None:
+        """Survived a filter (it may still be dropped by a later one)."""
+        self.status, self.dropped_by = "kept", None
+
     def drop(self, by: Stage, reason: str) -> None:
         self.status, self.dropped_by, self.reason = "dropped", by, reason
+
+    def fail(self, reason: str) -> None:
+        """Its policy call failed for good; its budget unit was released."""
+        self.status, self.dropped_by, self.reason = "failed", "error", reason
+
+    def answer(self, evaluation: "Evaluation") -> None:
+        self.status, self.dropped_by, self.evaluation = "evaluated", None, evaluation
 
 
 @dataclass

@@ -20,13 +20,6 @@ class RoleUsage:
     retries: int = 0  # transport retries, not counted in `calls`
     failures: int = 0  # calls that failed for good
 
-    def add(self, other: "RoleUsage") -> None:
-        self.calls += other.calls
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.retries += other.retries
-        self.failures += other.failures
-
 
 @dataclass
 class Usage:
@@ -61,15 +54,6 @@ class Usage:
             elapsed = time.perf_counter() - start
             with self._lock:
                 self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + elapsed
-
-    def add(self, other: "Usage") -> None:
-        """Sum another alignment's usage into this one (batches, the proxy)."""
-        with self._lock:
-            for role, usage in other.roles.items():
-                self.roles.setdefault(role, RoleUsage()).add(usage)
-            for stage, seconds in other.stage_seconds.items():
-                self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
-            self.wall_seconds += other.wall_seconds
 
     @property
     def policy_calls(self) -> int:

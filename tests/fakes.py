@@ -43,6 +43,20 @@ class LengthReference(ReferenceRewardModel):
         return np.array([[v] * len(attributes) for v in values])
 
 
+class PerAttributeReference(ReferenceRewardModel):
+    """Scores each attribute by a different measure, so a mixed-up column shows: verbosity is words / 10,
+    helpfulness characters / 100, anything else 1.0 (each capped at 4)."""
+
+    MEASURES = {"verbosity": lambda r: len(r.split()) / 10, "helpfulness": lambda r: len(r) / 100}
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score(self, prompts, responses, attributes, *, usage=None):
+        self.calls += 1
+        return np.array([[min(4.0, self.MEASURES.get(a, lambda r: 1.0)(r)) for a in attributes] for r in responses])
+
+
 class KeywordHeuristic(HeuristicRewardModel):
     """Predicts 4 for prompts containing 'long', 0 for 'short', else 2."""
 

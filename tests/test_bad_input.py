@@ -5,13 +5,29 @@ import asyncio
 import numpy as np
 import pytest
 
-from hia import (AsyncAligner, AsyncChatPolicy, AuthenticationFailed, ContextLengthExceeded, EndpointUnreachable,
-                 FilterSettings, GoalError, InputError, RewardModelError, TemplateOptimizer)
+from hia import (
+    AsyncAligner,
+    AsyncChatPolicy,
+    AuthenticationFailed,
+    ContextLengthExceeded,
+    EndpointUnreachable,
+    FilterSettings,
+    GoalError,
+    InputError,
+    RewardModelError,
+    TemplateOptimizer,
+)
 from hia.local import free_port
-from tests.support.loopback import LoopbackServer
 from hia.rewards.base import ReferenceRewardModel
+from tests.support.loopback import LoopbackServer
 
-from .fakes import FixedOptimizer, HashEmbedder, KeywordHeuristic, LengthReference, echo_policy
+from .fakes import (
+    FixedOptimizer,
+    HashEmbedder,
+    KeywordHeuristic,
+    LengthReference,
+    echo_policy,
+)
 
 
 def make(policy=echo_policy, reference=None, optimizer=None, heuristic=None):

@@ -5,16 +5,19 @@ import numpy as np
 from hia.cache import Cache, CachedReference
 from hia.rewards.embeddings import Embedder
 
-from .fakes import LengthReference
+from .fakes import LengthReference, PerAttributeReference
 
 
 def test_reference_scores_are_computed_once_per_text_and_attribute():
-    inner = LengthReference()
-    cached = CachedReference(inner, Cache(), "length")
-    a = cached.score(["q", "q"], ["one two three four", "a b"], ["verbosity", "helpfulness"])
-    b = cached.score(["q", "q"], ["a b", "one two three four"], ["helpfulness", "verbosity"])
+    inner = PerAttributeReference()
+    cached = CachedReference(inner, Cache(), "per-attribute")
+    long_answer, short_answer = "one two three four " * 5, "a b"
+    a = cached.score(["q", "q"], [long_answer, short_answer], ["verbosity", "helpfulness"])
+    b = cached.score(["q", "q"], [short_answer, long_answer], ["helpfulness", "verbosity"])
     assert inner.calls == 1
-    assert np.allclose(a[::-1, ::-1], b)
+    # each column holds its own attribute's score, for the right answer, whichever order was asked for
+    assert np.allclose(a, [[2.0, len(long_answer) / 100], [0.2, len(short_answer) / 100]])
+    assert np.allclose(b, [[len(short_answer) / 100, 0.2], [len(long_answer) / 100, 2.0]])
     asyncio.run(cached.ascore(["q"], ["a new answer here"], ["verbosity"]))
     assert inner.calls == 2  # only the new text went to the model
 

@@ -9,7 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hia import AuthenticationFailed, ChatPolicy, AsyncChatPolicy, ContextLengthExceeded, EndpointUnreachable, RetriesExhausted
+from hia import (
+    AsyncChatPolicy,
+    AuthenticationFailed,
+    ChatPolicy,
+    ContextLengthExceeded,
+    EndpointUnreachable,
+    RetriesExhausted,
+)
 from hia.local import free_port
 from hia.usage import Usage
 

@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-
 from hia.cli import main
 
 

@@ -5,8 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from hia.data import (DataError, load_compred, load_compred_prompts, load_helpsteer, load_helpsteer_pairs,
-                      load_stackexchange_pairs)
+from hia.data import (
+    DataError,
+    load_compred,
+    load_compred_prompts,
+    load_helpsteer,
+    load_helpsteer_pairs,
+    load_stackexchange_pairs,
+)
 from hia.data.stackexchange import community_of, html_to_text
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -10,11 +10,18 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hia import AsyncAligner, AsyncChatPolicy, Budget, FilterSettings, HiaError, TemplateOptimizer
+from hia import (
+    AsyncAligner,
+    AsyncChatPolicy,
+    Budget,
+    FilterSettings,
+    HiaError,
+    TemplateOptimizer,
+)
 from hia.errors import RetriesExhausted
-from tests.support.loopback import Faults, LoopbackServer
 from hia.search import METHODS
 from hia.types import AlignmentResult
+from tests.support.loopback import Faults, LoopbackServer
 
 from .fakes import HashEmbedder, KeywordHeuristic, LengthReference
 

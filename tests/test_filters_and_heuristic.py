@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from hia import FilterSettings, Goal, ZeroShotHeuristic
-from hia.search.filters import answer_reason, stage1, stage2
 from hia.objectives import euclidean
 from hia.rewards.embeddings import shared_embedder
+from hia.search.filters import answer_reason, stage1, stage2
 from hia.types import Candidate
 
 PROMPT = "How do I keep basil alive indoors?"

@@ -11,7 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from hia import AsyncAligner, AsyncChatPolicy, Budget, ChatPolicy, LLMJudge, LLMOptimizer
+from hia import (
+    AsyncAligner,
+    AsyncChatPolicy,
+    Budget,
+    ChatPolicy,
+    LLMJudge,
+    LLMOptimizer,
+)
 from hia.local import LocalModels
 from hia.usage import Usage
 

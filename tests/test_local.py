@@ -4,8 +4,7 @@ import importlib.util
 
 import pytest
 
-from hia import LocalModelsUnavailable, LocalServerError
-from hia import local
+from hia import LocalModelsUnavailable, LocalServerError, local
 
 
 def test_missing_package_says_what_to_install(monkeypatch):

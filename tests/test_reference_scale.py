@@ -4,8 +4,19 @@ import numpy as np
 import pytest
 
 from hia import ExactReference, RewardModelError
-from hia.rewards.attribute_model import AttributeModel, apply_curve, calibration_curve, out_of_fold
-from hia.rewards.exact import complexity_score, on_bands, reading_grade, verbosity_score, word_count
+from hia.rewards.attribute_model import (
+    AttributeModel,
+    apply_curve,
+    calibration_curve,
+    out_of_fold,
+)
+from hia.rewards.exact import (
+    complexity_score,
+    on_bands,
+    reading_grade,
+    verbosity_score,
+    word_count,
+)
 
 CHILD = "The cat sat on the mat. It was a big cat. It was red. The dog ran to it. They had fun."
 EXPERT = ("Photosynthetic carbon fixation proceeds through ribulose-1,5-bisphosphate carboxylation, whereby "

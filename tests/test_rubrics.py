@@ -6,10 +6,29 @@ import warnings
 import numpy as np
 import pytest
 
-from hia import AsyncAligner, Attribute, Goal, GoalError, TemplateOptimizer, UnjudgeableGoalWarning, ZeroShotHeuristic
+from hia import (
+    AsyncAligner,
+    Attribute,
+    Goal,
+    GoalError,
+    TemplateOptimizer,
+    UnjudgeableGoalWarning,
+    ZeroShotHeuristic,
+)
 from hia import _defaults as D
-from hia.attributes import HELPSTEER_ATTRIBUTES, get_attribute, known_attributes, requested_levels, stated_targets
-from hia.optimizer import Feedback, aimed_levels, goal_conditioned_prompt, rubric_instructions
+from hia.attributes import (
+    HELPSTEER_ATTRIBUTES,
+    get_attribute,
+    known_attributes,
+    requested_levels,
+    stated_targets,
+)
+from hia.optimizer import (
+    Feedback,
+    aimed_levels,
+    goal_conditioned_prompt,
+    rubric_instructions,
+)
 from hia.rewards.preference import COMMUNITY  # registers `community`
 from hia.search.filters import split_prompt
 

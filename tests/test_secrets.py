@@ -7,12 +7,20 @@ import subprocess
 import sys
 
 import openai
+import pytest
 
 import hia
-from hia import AsyncAligner, AsyncChatPolicy, ChatPolicy, LLMJudge, LLMOptimizer, TemplateOptimizer
+from hia import (
+    AsyncAligner,
+    AsyncChatPolicy,
+    ChatPolicy,
+    LLMJudge,
+    LLMOptimizer,
+    TemplateOptimizer,
+)
 from hia.cache import Cache, CachedReference
-from tests.support.loopback import LoopbackServer
 from hia.serve import ProxyServer
+from tests.support.loopback import LoopbackServer
 
 from .fakes import HashEmbedder, KeywordHeuristic, LengthReference
 
@@ -40,11 +48,10 @@ def test_key_never_reaches_logs_results_caches_or_errors(tmp_path, caplog):
 
         # 2. a wrong key: the server echoes what it got; the error must not
         wrong = AsyncChatPolicy("m", base_url=server.base_url, api_key=KEY + "x", max_tokens=4)
-        try:
+        with pytest.raises(hia.AuthenticationFailed) as refused:
             asyncio.run(AsyncAligner(wrong, LengthReference(), optimizer=TemplateOptimizer()).align(
                 "Why?", "verbosity=2", budget=1, method="best_of_n"))
-        except hia.AuthenticationFailed as exc:
-            seen += [str(exc), repr(exc), exc.result.to_json()]
+        seen += [str(refused.value), repr(refused.value), refused.value.result.to_json()]
 
         # 3. the CLI, key from the environment, JSON out and error out
         env = {**os.environ, "PLANTED_KEY": KEY}
@@ -63,10 +70,9 @@ def test_key_never_reaches_logs_results_caches_or_errors(tmp_path, caplog):
             reply = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Why?"}],
                                               max_tokens=3, extra_body={"goal": "verbosity=1", "budget": 1})
             seen.append(reply.model_dump_json())
-            try:
+            with pytest.raises(openai.AuthenticationError) as unauthorised:
                 openai.OpenAI(base_url=proxy.base_url, api_key=TOKEN + "x", max_retries=0).models.list()
-            except openai.AuthenticationError as exc:
-                seen.append(str(exc))
+            seen.append(str(unauthorised.value))
 
     files = [tmp_path / "out.jsonl", tmp_path / "cache.sqlite", tmp_path / "cli-cache.sqlite"]
     blobs = [f.read_bytes() for f in files if f.exists()]

@@ -7,9 +7,9 @@ import openai
 import pytest
 
 from hia import InputError, TemplateOptimizer
-from tests.support.loopback import LoopbackServer
 from hia.profiles import ProfileStore
 from hia.serve import ProxyServer
+from tests.support.loopback import LoopbackServer
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
 UPSTREAM_KEY = "sk-upstream-PLANTED-abcdefghijklmnop1234"

@@ -11,7 +11,11 @@ from hia.rewards.transformers_rm import TransformersRewardModel
 def tiny_model(tmp_path_factory):
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        PreTrainedTokenizerFast,
+    )
 
     words = "[PAD] [UNK] [CLS] [SEP] how do i keep basil alive indoors water it give sun and soil daily".split()
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))

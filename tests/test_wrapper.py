@@ -9,8 +9,8 @@ from openai.types.chat import ChatCompletion
 import hia
 from hia import InputError, TemplateOptimizer
 from hia.client import split_request
-from tests.support.loopback import LoopbackServer
 from hia.profiles import ProfileStore
+from tests.support.loopback import LoopbackServer
 
 MESSAGES = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "How do magnets work?"}]
 
@@ -51,8 +51,11 @@ def test_async_twin_and_nested_extra_body(server):
         return await client.chat.completions.create(model="m", messages=MESSAGES,
                                                     extra_body={"hia": {"goal": {"verbosity": 1}, "budget": 2}})
 
+    before = len(server.requests)
     reply = asyncio.run(main())
-    assert reply.alignment.usage.policy_calls <= 2 and reply.alignment.method == "hia"
+    assert reply.alignment.usage.policy_calls == 2 and reply.alignment.method == "hia"
+    assert len(server.requests) - before == 2  # both calls went through the wrapped async client
+    assert reply.choices[0].message.content == reply.alignment.response
 
 
 def test_profile_supplies_the_goal_for_its_user(server, tmp_path):

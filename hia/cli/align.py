@@ -76,9 +76,9 @@ def _print_result(result: AlignmentResult) -> None:
 def _align(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     goal = Goal.parse(args.goal, tolerance=args.tolerance)
-    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline:
-        policy = ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
-                            max_tokens=args.max_tokens, temperature=args.temperature)
+    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
+            ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
+                       max_tokens=args.max_tokens, temperature=args.temperature) as policy:
         messages = [{"role": "system", "content": args.system}] if args.system else []
         with pipeline.aligner(policy) as aligner:
             result = aligner.align(prompt, goal, budget=args.budget, messages=messages)

@@ -36,8 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     token = os.environ.get(args.token_env) or None
-    profiles = ProfileStore(args.profiles)
-    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline:
+    with ProfileStore(args.profiles) as profiles, endpoints(args) as eps, \
+            build(settings_from(args, eps), policy=eps.policy) as pipeline:
         proxy = ProxyServer(upstream_url=eps.policy.base_url, model=eps.policy.model, api_key=eps.policy.api_key,
                             host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline)
         print(f"hia serving {eps.policy.model} at {proxy.base_url.replace(':0/', ':')}"
@@ -64,21 +64,21 @@ def _add_profiles(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _profiles(args: argparse.Namespace) -> int:
     from ..profiles import ProfileStore, profile_dict
 
-    store = ProfileStore(args.db)
-    if args.action == "set":
-        print(json.dumps(profile_dict(store.set(args.user, args.goal, budget=args.budget, method=args.method))))
-    elif args.action == "show":
-        profile = store.get(args.user)
-        if profile is None:
-            raise HiaError(f"no profile for user {args.user!r}")
-        print(json.dumps(profile_dict(profile)))
-    elif args.action == "list":
-        for profile in store.list():
-            print(f"{profile.user}\t{profile.goal}\tbudget {profile.budget}\t{profile.method}")
-    elif args.action == "delete":
-        if not store.delete(args.user):
-            raise HiaError(f"no profile for user {args.user!r}")
-        print(f"deleted {args.user}")
+    with ProfileStore(args.db) as store:
+        if args.action == "set":
+            print(json.dumps(profile_dict(store.set(args.user, args.goal, budget=args.budget, method=args.method))))
+        elif args.action == "show":
+            profile = store.get(args.user)
+            if profile is None:
+                raise HiaError(f"no profile for user {args.user!r}")
+            print(json.dumps(profile_dict(profile)))
+        elif args.action == "list":
+            for profile in store.list():
+                print(f"{profile.user}\t{profile.goal}\tbudget {profile.budget}\t{profile.method}")
+        elif args.action == "delete":
+            if not store.delete(args.user):
+                raise HiaError(f"no profile for user {args.user!r}")
+            print(f"deleted {args.user}")
     return 0
 
 

@@ -92,11 +92,11 @@ def _calibrate(args: argparse.Namespace) -> int:
                        f"{args.max_prompt_words} words; {need} are needed (lower --train-prompts/--heldout-prompts, "
                        "raise --max-prompt-words, or pass --all-prompts)")
     train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
-    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline:
-        policy = as_policy_fn(ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
-                                         max_tokens=args.max_tokens))
+    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
+            ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
+                       max_tokens=args.max_tokens) as chat:
         heuristic, report = asyncio.run(calibrate(
-            train, heldout, optimizer=pipeline.optimizer, policy=policy, reference=pipeline.reference,
+            train, heldout, optimizer=pipeline.optimizer, policy=as_policy_fn(chat), reference=pipeline.reference,
             attributes=pipeline.reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls,
             seed=args.seed))
     heuristic.save(args.out)

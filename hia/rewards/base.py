@@ -48,9 +48,6 @@ class HeuristicRewardModel(ABC):
     def update(self, prompts: Sequence[str], scores: np.ndarray, attributes: Sequence[str]) -> None:
         """Learn from real (prompt, reference score) evidence. The zero-shot model ignores it."""
 
-    async def apredict(self, prompts: Sequence[str], attributes: Sequence[str]) -> np.ndarray:
-        return await asyncio.to_thread(self.predict, prompts, attributes)
-
 
 class ReferenceRewardModel(ABC):
     """Scores a policy response to a prompt: the judge whose verdict picks the returned answer."""

@@ -73,11 +73,6 @@ class Embedder:
     def _namespace(self) -> str:
         return f"embedding:{self.model_name}"
 
-    @property
-    def dimension(self) -> int:
-        with self._lock:
-            return int(self._load().get_sentence_embedding_dimension())
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of `texts`, shape (len(texts), dimension), rows of unit length."""
         keys = [text_key(t) for t in texts]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _defaults as D
+from .base import SearchOptions
 from .frontier import FrontierSearch
 
 
@@ -11,3 +12,7 @@ class Beam(FrontierSearch):
 
     def __init__(self, width: int = D.BEAM_WIDTH, expansions: int = D.BEAM_EXPANSIONS) -> None:
         self.width, self.expansions, self.pool = width, expansions, expansions
+
+    @classmethod
+    def from_options(cls, options: SearchOptions) -> "Beam":
+        return cls(options.beam_width, options.beam_expansions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import steps
 from .base import Search, SearchContext
 
 
@@ -9,8 +10,8 @@ class BestOfN(Search):
     name = "best_of_n"
 
     async def run(self, ctx: SearchContext) -> None:
-        root = ctx.seed_candidate()
-        samples = [root] + [ctx.add(root.prompt, round=0, source="seed") for _ in range(ctx.budget.remaining - 1)]
+        root = steps.add_root(ctx)
+        samples = [root] + [steps.add(ctx, root.prompt, round=0, source="seed") for _ in range(ctx.budget.remaining - 1)]
         for i, sample in enumerate(samples, start=1):
             sample.reason = f"sample {i} of {len(samples)}"
-        await ctx.evaluate(samples)
+        await steps.evaluate(ctx, samples)

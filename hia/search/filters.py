@@ -152,7 +152,7 @@ def stage1(candidates: Sequence[Candidate], original: str, embedder: Embedder,
         if twin is not None and c is not root:
             c.drop("stage1", f"near-duplicate of candidate #{twin.id}")
             continue
-        c.status = "kept"
+        c.keep()
         kept.append((c, q, i))
     return [c for c, _, _ in kept]
 

@@ -14,6 +14,7 @@ import itertools
 from .. import _defaults as D
 from ..errors import OptimizerError
 from ..types import Candidate
+from . import steps
 from .base import Search, SearchContext
 from .filters import normal_text
 
@@ -29,32 +30,32 @@ class FrontierSearch(Search):
     pool: int = 1  # rewrites asked of the optimizer per frontier prompt per round
 
     async def run(self, ctx: SearchContext) -> None:
-        root = ctx.seed_candidate()
+        root = steps.add_root(ctx)
         frontier = await self.start(ctx, root)
         empty_rounds = 0
         for round in itertools.count(1):
             k = min(ctx.budget.remaining, len(frontier) * self.expansions)
             if k <= 0 or empty_rounds >= D.MAX_EMPTY_ROUNDS:
                 break
-            groups = await asyncio.gather(*(ctx.propose(parent, self.pool, round) for parent in frontier))
+            groups = await asyncio.gather(*(steps.propose(ctx, parent, self.pool, round) for parent in frontier))
             chosen = await self.choose(ctx, root, interleave(list(groups)), k)
             if not chosen:
                 chosen = await self._fallback(ctx, frontier[0], round)
             # A round whose calls all failed spent nothing (units are released); after a few
             # such rounds the endpoint is taken to be down and the search stops.
-            answered = await ctx.evaluate(chosen) if chosen else []
+            answered = await steps.evaluate(ctx, chosen) if chosen else []
             empty_rounds = 0 if answered else empty_rounds + 1
-            frontier = ctx.best()[: self.width] or frontier
+            frontier = steps.best(ctx)[: self.width] or frontier
 
     async def start(self, ctx: SearchContext, root: Candidate) -> list[Candidate]:
         """Greedy and beam first answer the root itself, the prompt best-of-N samples, and rewrite from there."""
         root.reason = "root: the user's prompt with the goal stated, answered first"
-        await ctx.evaluate([root])
+        await steps.evaluate(ctx, [root])
         return [root]
 
     async def choose(self, ctx: SearchContext, root: Candidate, pool: list[Candidate], k: int) -> list[Candidate]:
         """Plain searches evaluate the optimizer's rewrites in order, skipping only unusable ones."""
-        seen = {normal_text(p) for p in ctx.evaluated_prompts()}
+        seen = {normal_text(p) for p in steps.evaluated_prompts(ctx)}
         chosen = []
         for c in pool:
             key = normal_text(c.prompt)
@@ -65,19 +66,19 @@ class FrontierSearch(Search):
             elif len(chosen) >= k:
                 c.drop("search", f"the round pays for {k} rewrites")
             else:
-                c.status = "kept"
+                c.keep()
                 chosen.append(c)
                 seen.add(key)
         return chosen
 
     async def _fallback(self, ctx: SearchContext, parent: Candidate, round: int) -> list[Candidate]:
         """Every candidate was dropped: try a template rewrite, once, so the budget is not wasted."""
-        ctx.record_error(OptimizerError(f"no usable rewrite in round {round}; trying a template rewrite"), "filter")
+        steps.record_error(ctx, OptimizerError(f"no usable rewrite in round {round}; trying a template rewrite"), "filter")
         [prompt] = await ctx.templates.propose(parent.prompt, ctx.goal, 1, original=ctx.prompt,
-                                               feedback=ctx.feedback(parent))
-        fallback = ctx.add(prompt, round, "template", parent)
-        if normal_text(fallback.prompt) in {normal_text(p) for p in ctx.evaluated_prompts()}:
+                                               feedback=steps.feedback(parent))
+        fallback = steps.add(ctx, prompt, round, "template", parent)
+        if normal_text(fallback.prompt) in {normal_text(p) for p in steps.evaluated_prompts(ctx)}:
             fallback.drop("search", "repeats a prompt already evaluated")
             return []
-        fallback.status = "kept"
+        fallback.keep()
         return [fallback]

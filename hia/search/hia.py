@@ -16,7 +16,8 @@ import asyncio
 
 from .. import _defaults as D
 from ..types import Candidate
-from .base import SearchContext
+from . import steps
+from .base import SearchContext, SearchOptions
 from .filters import residual_offsets, stage1, stage2
 from .frontier import FrontierSearch
 
@@ -28,6 +29,10 @@ class HIAGreedy(FrontierSearch):
     def __init__(self, candidates: int = D.HIA_CANDIDATES_PER_ROUND) -> None:
         self.pool = candidates
 
+    @classmethod
+    def from_options(cls, options: SearchOptions) -> "HIAGreedy":
+        return cls(options.hia_candidates)
+
     async def start(self, ctx: SearchContext, root: Candidate) -> list[Candidate]:
         root.reason = "root: the user's prompt with the goal stated, ranked with the rewrites"
         return [root]
@@ -36,7 +41,7 @@ class HIAGreedy(FrontierSearch):
         contenders = ([root] if root.evaluation is None and root.status != "failed" else []) + pool
 
         def filters() -> list[Candidate]:
-            survivors = stage1(contenders, ctx.prompt, ctx.embedder, ctx.evaluated_prompts(), ctx.filters, root=root)
+            survivors = stage1(contenders, ctx.prompt, ctx.embedder, steps.evaluated_prompts(ctx), ctx.filters, root=root)
             ranked_first = [c for c in survivors if c is not root] + [c for c in survivors if c is root]
             offsets = residual_offsets(ctx.result.evaluated, ctx.goal.attributes)
             return stage2(ranked_first, ctx.goal, ctx.heuristic, ctx.objective, keep=k, offsets=offsets)  # type: ignore[arg-type]
@@ -51,3 +56,7 @@ class HIABeam(HIAGreedy):
     def __init__(self, candidates: int = D.HIA_CANDIDATES_PER_ROUND, width: int = D.BEAM_WIDTH,
                  expansions: int = D.BEAM_EXPANSIONS) -> None:
         self.pool, self.width, self.expansions = candidates, width, expansions
+
+    @classmethod
+    def from_options(cls, options: SearchOptions) -> "HIABeam":
+        return cls(options.hia_candidates, options.beam_width, options.beam_expansions)
