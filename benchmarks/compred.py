@@ -27,11 +27,12 @@ from pathlib import Path
 from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_on_local_models, write_outputs
 from helpsteer import judgeable
 
-from hia import Goal, default_reference
+from hia import Goal
+from hia.build import Settings, build_reference
+from hia.cache import Cache
 from hia.data import load_compred, load_stackexchange_pairs
 from hia.data.splits import prompt_id, split_prompts
 from hia.rewards.composite import CompositeReference
-from hia.rewards.exact import ExactReference
 from hia.rewards.preference import CommunityPreferenceModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,9 @@ async def main(args: argparse.Namespace) -> None:
     if args.max_training_pairs:
         training = random.Random(args.seed).sample(training, min(len(training), args.max_training_pairs))
     preference = CommunityPreferenceModel.fit(training)
-    trained_attributes, exact = default_reference(), ExactReference()
+    store = Cache()
+    trained_attributes = build_reference(Settings(reference="attributes"), store)
+    exact = build_reference(Settings(reference="exact"), store)
     measured = [a for a in judgeable(trained_attributes) if a in exact.attributes]
     references = {
         "trained": CompositeReference({"community": preference, **{a: trained_attributes for a in measured}}),

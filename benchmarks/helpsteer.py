@@ -24,11 +24,12 @@ from pathlib import Path
 
 from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_on_local_models, write_outputs
 
-from hia import Goal, default_reference
+from hia import Goal
 from hia import _defaults as D
+from hia.build import Settings, build_reference
+from hia.cache import Cache
 from hia.data import load_helpsteer
 from hia.data.splits import prompt_id, split_prompts
-from hia.rewards.exact import ExactReference
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"
@@ -56,8 +57,9 @@ def items(data: Path, count: int, max_words: int, attributes: list[str], seed: i
 
 
 async def main(args: argparse.Namespace) -> None:
-    trained = default_reference(args.reference_file)
-    exact = ExactReference()
+    store = Cache()  # the scores the references give, kept for the run
+    trained = build_reference(Settings(reference="attributes", reference_file=args.reference_file), store)
+    exact = build_reference(Settings(reference="exact"), store)
     attributes = [a for a in judgeable(trained) if a in exact.attributes]
     bench = items(args.data, args.items, args.max_prompt_words, attributes, args.seed)
     plan = Plan(args.methods, args.budgets, args.bon_budgets, args.its_hub_budget,

@@ -22,12 +22,13 @@ from pathlib import Path
 from _harness import BON, BenchItem, Plan, bootstrap, run_on_local_models
 from helpsteer import DEFAULT_DATA, MAX_PROMPT_WORDS, judgeable
 
-from hia import Goal, default_reference
+from hia import Goal
+from hia.build import Settings, build_reference
+from hia.cache import Cache
 from hia.data import load_helpsteer
 from hia.data.splits import prompt_id, split_prompts
 from hia.local import EMBEDDED_OPTIMIZERS
 from hia.objectives import euclidean
-from hia.rewards.exact import ExactReference
 
 ROOT = Path(__file__).resolve().parents[1]
 HIA = "hia_greedy"
@@ -46,11 +47,14 @@ def dev_items(data: Path, count: int, attributes: list[str], seed: int) -> list[
     return out
 
 
+EXACT = build_reference(Settings(reference="exact"), Cache())
+
+
 def exact_reward(row: dict, prompt: str) -> float | None:
     if not row.get("response"):
         return None
     goal = Goal.parse(row["goal"])
-    scores = ExactReference().score([prompt], [row["response"]], goal.attributes)[0]
+    scores = EXACT.score([prompt], [row["response"]], goal.attributes)[0]
     return euclidean(dict(zip(goal.attributes, scores)), goal)
 
 
@@ -80,8 +84,8 @@ def compare(rows_by_optimizer: dict[str, list[dict]], items: list[BenchItem]) ->
 
 
 async def main(args: argparse.Namespace) -> None:
-    trained = default_reference()
-    attributes = [a for a in judgeable(trained) if a in ExactReference.attributes]
+    trained = build_reference(Settings(reference="attributes"), Cache())
+    attributes = [a for a in judgeable(trained) if a in EXACT.attributes]
     items = dev_items(args.data, args.items, attributes, args.seed)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows_by_optimizer = {}

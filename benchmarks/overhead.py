@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from hia import AsyncAligner, AsyncChatPolicy, LLMOptimizer
+from hia import AsyncAligner, AsyncChatPolicy
+from hia.build import Endpoint, Settings, build
 from hia.rewards.embeddings import shared_embedder
-from hia.training import default_reference
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,9 +50,9 @@ def loopback_process(latency_ms: float, responder: str) -> Iterator[str]:
 
 
 def aligner(policy_url: str, optimizer_url: str) -> AsyncAligner:
+    """The pipeline hia builds for any caller, with an LLM optimizer on the second loopback server."""
     policy = AsyncChatPolicy("loopback", base_url=policy_url, max_tokens=64, max_retries=0)
-    optimizer = LLMOptimizer("loopback", base_url=optimizer_url, max_calls=1, max_retries=0)
-    return AsyncAligner(policy, default_reference(), optimizer=optimizer)
+    return build(Settings(optimizer=Endpoint(optimizer_url, "loopback"))).async_aligner(policy)
 
 
 async def overhead(engine: AsyncAligner, method: str, items: int, budget: int) -> dict:

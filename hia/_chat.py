@@ -23,6 +23,7 @@ import openai
 import tenacity
 
 from . import _defaults as D
+from ._loop import LoopThread
 from .errors import (
     AuthenticationFailed,
     ContextLengthExceeded,
@@ -233,27 +234,6 @@ class _EndpointBase:
         return EndpointError(f"{where} failed: {type(exc).__name__}", role=self.role)
 
 
-class ChatEndpoint(_EndpointBase):
-    """Blocking twin, on `openai.OpenAI`."""
-
-    def __init__(self, model: str, *, client: openai.OpenAI | None = None, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self.client = client or openai.OpenAI(**self._client_kwargs)
-
-    def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
-        request = self._request(messages, params)
-        try:
-            completion = tenacity.Retrying(**self._retrying_kwargs(usage))(
-                self.client.chat.completions.create, **request
-            )
-        except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            raise self._failure(exc, usage) from None
-        return self._reply(completion, usage)
-
-    def close(self) -> None:
-        self.client.close()
-
-
 class AsyncChatEndpoint(_EndpointBase):
     """Asyncio twin, on `openai.AsyncOpenAI`.
 
@@ -262,9 +242,13 @@ class AsyncChatEndpoint(_EndpointBase):
     under successive `asyncio.run` calls. A client passed in is used as it is.
     """
 
-    def __init__(self, model: str, *, client: openai.AsyncOpenAI | None = None,
+    def __init__(self, model: str, *, client: openai.AsyncOpenAI | openai.OpenAI | None = None,
                  client_shards: int = D.CLIENT_SHARDS, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
+        if isinstance(client, openai.OpenAI):
+            # A blocking client: make asyncio clients like it (key, URL, headers, timeout) on each loop.
+            self._client_kwargs = twin_settings(client)
+            client = None
         self._given = client
         self._shards = max(1, client_shards)
         self._next = itertools.count()
@@ -304,3 +288,32 @@ class AsyncChatEndpoint(_EndpointBase):
             return
         for client in self._per_loop.pop(asyncio.get_running_loop(), []):
             await client.close()
+
+
+def twin_settings(client: openai.OpenAI) -> dict[str, Any]:
+    """What makes an `openai.AsyncOpenAI` talk to the same endpoint as `client`, as it would: the
+    key, URL, organisation, project, headers, query and timeout (not a custom http_client)."""
+    return {"api_key": client.api_key, "base_url": str(client.base_url), "organization": client.organization,
+            "project": client.project, "timeout": client.timeout, "default_headers": dict(client._custom_headers),
+            "default_query": dict(client._custom_query), "max_retries": 0}
+
+
+class ChatEndpoint:
+    """Blocking twin of AsyncChatEndpoint: the same endpoint, driven on a private event loop.
+
+    Searches never block on it: they await its `asynchronous` endpoint on their own loop, so a
+    blocking API call crosses one thread, not two."""
+
+    def __init__(self, model: str, *, client: openai.OpenAI | openai.AsyncOpenAI | None = None, **kwargs: Any) -> None:
+        self.asynchronous = AsyncChatEndpoint(model, client=client, **kwargs)
+        self._loop = LoopThread()
+
+    def __repr__(self) -> str:
+        return repr(self.asynchronous).replace("AsyncChatEndpoint", "ChatEndpoint", 1)
+
+    def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
+        return self._loop.run(self.asynchronous.chat(messages, usage=usage, **params))
+
+    def close(self) -> None:
+        self._loop.run(self.asynchronous.close())
+        self._loop.close()

@@ -35,7 +35,10 @@ class _PolicyBase:
 
 
 class ChatPolicy(_PolicyBase):
-    """A chat model behind an OpenAI-compatible endpoint, called with `openai.OpenAI`."""
+    """A chat model behind an OpenAI-compatible endpoint, with a blocking `complete`.
+
+    `client` may be an `openai.OpenAI` (its key, URL, headers and timeout are used) or an
+    `openai.AsyncOpenAI`. Inside an aligner its calls run on the aligner's event loop."""
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
@@ -102,8 +105,9 @@ def as_policy_fn(policy: Any) -> PolicyFn:
             return await policy.complete(messages, seed=seed, usage=usage)
         return call_async_policy
     if isinstance(policy, ChatPolicy):
+        # Its asyncio endpoint, awaited on the search's own loop: no thread of its own per call.
         async def call_sync_policy(messages: Sequence[Message], seed: int, usage: Usage) -> ChatReply:
-            return await asyncio.to_thread(policy.complete, messages, seed=seed, usage=usage)
+            return await policy.endpoint.asynchronous.chat(messages, usage=usage, **policy._params(seed))
         return call_sync_policy
     if not callable(policy):
         raise TypeError(f"a policy is a ChatPolicy, an AsyncChatPolicy or a callable, got {type(policy).__name__}")

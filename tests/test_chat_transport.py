@@ -158,3 +158,28 @@ def test_one_async_policy_works_across_event_loops(endpoint):
     p = AsyncChatPolicy("m", base_url=url)
     texts = [asyncio.run(p.complete([{"role": "user", "content": "hi"}])).text for _ in range(3)]
     assert texts == ["ok"] * 3 and len(script.requests) == 3
+
+
+def test_a_blocking_policy_runs_on_the_aligners_loop_with_no_thread_per_call(monkeypatch):
+    import threading
+
+    from hia import Aligner
+    from hia._chat import AsyncChatEndpoint
+
+    from tests.support.loopback import LoopbackServer
+
+    from .fakes import HashEmbedder, LengthReference
+
+    threads = []
+    original = AsyncChatEndpoint.chat
+
+    async def spy(self, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncChatEndpoint, "chat", spy)
+    with LoopbackServer() as server, ChatPolicy("m", base_url=server.base_url, max_tokens=4) as policy:
+        with Aligner(policy, LengthReference(), embedder=HashEmbedder()) as aligner:
+            result = aligner.align("Why?", "verbosity=2", budget=3, method="best_of_n")
+        assert result.usage.policy_calls == 3 and threads == ["hia-loop"] * 3  # the aligner's loop, one hop
+        assert policy.complete([{"role": "user", "content": "Hi?"}]).text  # and it still blocks on its own

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import _defaults as D
-from .._chat import AsyncChatEndpoint, ChatEndpoint, ChatReply, Message
+from .._chat import AsyncChatEndpoint, ChatReply, Message
+from .._loop import LoopThread
 from ..attributes import get_attribute
 from ..errors import RewardModelError
 from ..usage import Usage
@@ -52,7 +53,7 @@ class LLMJudge(ReferenceRewardModel):
         settings = dict(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
                         role="judge", **endpoint_kwargs)
         self.endpoint = AsyncChatEndpoint(model, **settings)
-        self._sync_endpoint = ChatEndpoint(model, **settings)
+        self._loop = LoopThread()  # drives ascore for the blocking score
         self.concurrency = concurrency
         self.max_response_chars = max_response_chars
         self.rubric = rubric  # the five-level scale and the answer's length in the request
@@ -96,8 +97,4 @@ class LLMJudge(ReferenceRewardModel):
 
     def score(self, prompts: Sequence[str], responses: Sequence[str], attributes: Sequence[str], *,
               usage: Usage | None = None) -> np.ndarray:
-        values = [
-            self._to_scale(score_from_reply(self._sync_endpoint.chat(self.messages(p, r, a), usage=usage, **self._PARAMS)), a)
-            for p, r in zip(prompts, responses) for a in attributes
-        ]
-        return np.array(values, dtype=float).reshape(len(responses), len(attributes))
+        return self._loop.run(self.ascore(prompts, responses, attributes, usage=usage))
