@@ -26,9 +26,11 @@ from . import _defaults as D
 from ._loop import LoopThread
 from .errors import (
     AuthenticationFailed,
+    redact,
     ContextLengthExceeded,
     EndpointError,
     EndpointUnreachable,
+    InputError,
     RetriesExhausted,
 )
 from .usage import Usage
@@ -64,6 +66,16 @@ def public_url(url: str | None) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def check_url(url: str | None, option: str = "--base-url") -> None:
+    """An endpoint URL must be http(s)://host[:port][/path]; anything else is an InputError."""
+    if url is None:
+        return
+    parts = urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{option} {public_url(str(url))!r} is not an http(s) URL; give one like "
+                         "http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
 
 
 def _retry_after_seconds(exc: BaseException) -> float | None:
@@ -114,9 +126,10 @@ def _never_connected(exc: BaseException) -> bool:
     return False
 
 
-def _status_excerpt(exc: openai.APIStatusError) -> str:
-    message = getattr(exc, "message", "") or ""
-    return re.sub(r"\s+", " ", str(message))[:300]
+def _status_excerpt(exc: openai.APIStatusError, secrets: Sequence[str | None] = ()) -> str:
+    """The upstream's own words about a failed call, redacted (an upstream may echo the key it got)."""
+    message = re.sub(r"\s+", " ", str(getattr(exc, "message", "") or ""))
+    return redact(message, secrets)[:300]
 
 
 class _EndpointBase:
@@ -152,10 +165,16 @@ class _EndpointBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={public_url(self.base_url)!r}, role={self.role!r})"
 
+    @property
+    def _secrets(self) -> list[str | None]:
+        key = self._client_kwargs.get("api_key")
+        return [key if isinstance(key, str) else None]
+
     def _retrying_kwargs(self, usage: Usage | None) -> dict[str, Any]:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             if usage is not None:
                 usage.record_retry(self.role)
+                self._count_malformed(state.outcome.exception() if state.outcome else None, usage)
 
         return {
             "retry": tenacity.retry_if_exception_type(_RETRYABLE),
@@ -191,9 +210,15 @@ class _EndpointBase:
             usage.record_call(self.role, reply.prompt_tokens, reply.completion_tokens)
         return reply
 
+    def _count_malformed(self, exc: BaseException | None, usage: Usage) -> None:
+        """A 200 whose body could not be read: the provider answered (and may bill it)."""
+        if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError)):
+            usage.record_malformed(self.role)
+
     def _failure(self, exc: BaseException, usage: Usage | None) -> EndpointError:
         if usage is not None:
             usage.record_failure(self.role)
+            self._count_malformed(exc, usage)
         where = f"{self.role} endpoint {public_url(self.base_url)} (model {self.model!r})"
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return AuthenticationFailed(
@@ -201,15 +226,15 @@ class _EndpointBase:
                 "or the environment variable it came from",
                 role=self.role, status_code=exc.status_code,
             )
-        if isinstance(exc, openai.BadRequestError) and _CONTEXT_PATTERN.search(_status_excerpt(exc)):
+        if isinstance(exc, openai.BadRequestError) and _CONTEXT_PATTERN.search(_status_excerpt(exc, self._secrets)):
             return ContextLengthExceeded(
                 f"{where}: the prompt does not fit in the model's context window "
-                f"({_status_excerpt(exc)}); shorten the prompt or lower max_tokens",
+                f"({_status_excerpt(exc, self._secrets)}); shorten the prompt or lower max_tokens",
                 role=self.role, status_code=exc.status_code,
             )
         if isinstance(exc, openai.NotFoundError):
             return EndpointError(
-                f"{where} answered 404: {_status_excerpt(exc)}; check the base URL (it usually ends in /v1) "
+                f"{where} answered 404: {_status_excerpt(exc, self._secrets)}; check the base URL (it usually ends in /v1) "
                 "and the model name",
                 role=self.role, status_code=404,
             )
@@ -228,7 +253,7 @@ class _EndpointBase:
             )
         if isinstance(exc, openai.APIStatusError):
             return EndpointError(
-                f"{where} answered HTTP {exc.status_code}: {_status_excerpt(exc)}",
+                f"{where} answered HTTP {exc.status_code}: {_status_excerpt(exc, self._secrets)}",
                 role=self.role, status_code=exc.status_code,
             )
         return EndpointError(f"{where} failed: {type(exc).__name__}", role=self.role)

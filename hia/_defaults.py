@@ -35,6 +35,7 @@ REFERENCE_RIDGE_ALPHAS = tuple(10 ** (-1 + 5 * i / 11) for i in range(12))  # 0.
 
 # Search
 DEFAULT_BUDGET = 2  # response-policy calls per alignment
+MAX_BUDGET = 64  # the ceiling on one alignment's policy calls, wherever a budget comes from (API, CLI, proxy, profile)
 DEFAULT_METHOD = "hia"
 DEFAULT_OBJECTIVE = "euclidean"
 HIA_CANDIDATES_PER_ROUND = 8  # rewrites HIA asks the optimizer for, per parent prompt
@@ -95,3 +96,4 @@ EMBEDDING_CACHE_SIZE = 50_000  # embeddings kept in memory per Embedder
 # Batches and the proxy
 BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many
 SERVE_PORT = 8000
+MIN_TOKEN_CHARS = 16  # the proxy's bearer token: shorter ones are refused

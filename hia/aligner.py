@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from . import _defaults as D
 from ._loop import LoopThread
-from .budget import Budget
-from .errors import HiaError, InputError, UnjudgeableGoalWarning
+from .budget import Budget, whole_calls
+from .errors import BudgetExhausted, HiaError, InputError, UnjudgeableGoalWarning
 from .goal import Goal
 from .objectives import get_objective
 from .optimizer import PromptOptimizer, TemplateOptimizer
@@ -53,6 +53,11 @@ def _check_prompt(prompt: object) -> str:
         raise InputError(f"the prompt must be a string, got {type(prompt).__name__}")
     if not prompt.strip():
         raise InputError("the prompt is empty; pass the question or instruction to align an answer for")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the prompt is not valid UTF-8 text (it holds undecodable bytes); pass it as UTF-8, "
+                         "for example by re-encoding the file or terminal input") from None
     return prompt
 
 
@@ -81,6 +86,7 @@ class AsyncAligner:
         hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND,
         beam_width: int = D.BEAM_WIDTH,
         beam_expansions: int = D.BEAM_EXPANSIONS,
+        max_budget: int = D.MAX_BUDGET,
     ) -> None:
         self.policy = policy
         self._policy_fn = as_policy_fn(policy)
@@ -93,6 +99,7 @@ class AsyncAligner:
         self.filters = filters or FilterSettings()
         self.seed = seed
         self.online_learning = online_learning
+        self.max_budget = whole_calls(max_budget, ceiling=None, what="max_budget")
         self.search_options = SearchOptions(hia_candidates, beam_width, beam_expansions)
         make_search(method, self.search_options)  # fail now on an unknown method
         get_objective(objective)
@@ -115,6 +122,7 @@ class AsyncAligner:
         goal: Goal | str | Mapping[str, float],
         *,
         budget: int | Budget = D.DEFAULT_BUDGET,
+        allowance: int | None = None,
         method: str | None = None,
         objective: str | None = None,
         messages: Sequence[Message] = (),
@@ -122,19 +130,27 @@ class AsyncAligner:
         """Spend at most `budget` policy calls and return the answer that best meets `goal`.
 
         `messages` (a system prompt, earlier turns) go before the candidate prompt in every call.
-        `budget` may be a Budget shared with other alignments.
+        `budget` may be a Budget shared with other alignments; this one then draws at most
+        `allowance` calls from it (default DEFAULT_BUDGET), so no alignment can starve the rest.
+        Either way one alignment spends at most `max_budget` calls. If no call could be made at
+        all, BudgetExhausted is raised (with the result attached as `error.result`).
         """
         prompt = _check_prompt(prompt)
         goal = Goal.coerce(goal)
+        if isinstance(budget, Budget):
+            own = whole_calls(D.DEFAULT_BUDGET if allowance is None else allowance, ceiling=self.max_budget,
+                              what="allowance")
+            allowed = Budget(own, parent=budget)
+        else:
+            allowed = Budget(whole_calls(budget, ceiling=self.max_budget))
         warn_if_unjudgeable(goal, self.reference)
-        shared = budget if isinstance(budget, Budget) else Budget(budget)
         method = method or self.method
         objective_name = objective or self.objective
         search = make_search(method, self.search_options)
         filtered = search.uses_filters
-        result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=shared.total, objective=objective_name)
+        result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=allowed.total, objective=objective_name)
         ctx = SearchContext(
-            prompt=prompt, goal=goal, budget=shared, objective=get_objective(objective_name),
+            prompt=prompt, goal=goal, budget=allowed, objective=get_objective(objective_name),
             policy=self._policy_fn, optimizer=self.optimizer, reference=self.reference,
             heuristic=self.heuristic if filtered else self._heuristic,
             embedder=self.embedder if filtered else None,  # type: ignore[arg-type]
@@ -159,15 +175,21 @@ class AsyncAligner:
             exc = ctx.last_exception
             exc.result = result  # paid work stays reachable
             raise exc
+        else:
+            where = "the shared budget has none left" if allowed.parent is not None else "the search made none"
+            exc = BudgetExhausted(f"no policy call could be made ({where}); nothing was answered")
+            exc.result = result
+            raise exc
         return result
 
     async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
-                         concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True, fsync: bool = False) -> "BatchReport":
+                         shared_budget: Budget | None = None, concurrency: int = D.BATCH_CONCURRENCY,
+                         progress: bool = True, fsync: bool = False) -> "BatchReport":
         """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch)."""
         from .batch import align_many
 
         return await align_many(self, items, output=output, budget_per_item=budget_per_item,
-                                concurrency=concurrency, progress=progress, fsync=fsync)
+                                shared_budget=shared_budget, concurrency=concurrency, progress=progress, fsync=fsync)
 
 
 class Aligner:

@@ -3,8 +3,10 @@
 Each item's outcome is appended to the output file the moment it finishes (`"status": "ok"`
 with the whole result, or `"status": "error"` with the typed error and any work already paid
 for), and flushed, so a batch that is killed loses nothing that finished (`fsync=True` guards
-against a machine crash as well). Run again with the
-same output file and it skips the items already recorded.
+against a machine crash as well). Run again with the same output file and it skips the items
+already recorded. What a kill does lose: the calls in flight, whose items had not finished;
+those items are aligned again on the rerun, and their calls paid again (at most `concurrency`
+items' worth). One run at a time may write an output file (an advisory lock refuses a second).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import _defaults as D
+from .budget import Budget, whole_calls
 from .errors import InputError
 from .goal import Goal
 
@@ -69,11 +72,17 @@ def finished_ids(path: str | Path) -> set[str]:
 class _Writer:
     """Appends one JSON line per record and flushes it to the OS at once, so a killed process
     loses nothing written; `fsync=True` also forces it to disk (safe from a machine crash too,
-    at a few milliseconds per record)."""
+    at a few milliseconds per record).
+
+    It holds an advisory lock (`<output>.lock`) while it writes: a second run on the same output
+    is refused, since it would pay again for the items the first one is working on."""
 
     def __init__(self, path: Path, fsync: bool = False) -> None:
         self._fsync = fsync
+        if path.is_dir():
+            raise InputError(f"output {path} is a folder; give a file path for the JSONL records")
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock(path)
         # A kill in mid-write can leave a torn last line; start on a fresh line after it.
         if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
             with path.open("ab") as f:
@@ -91,20 +100,50 @@ class _Writer:
 
     def close(self) -> None:
         self._file.close()
+        self._lock_file.close()  # closing releases the lock
+
+
+def _lock(path: Path) -> Any:
+    """Take the output's advisory lock, or raise InputError naming the process that holds it."""
+    import fcntl
+
+    handle = open(path.with_name(path.name + ".lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise InputError(f"another run (process {holder}) is writing {path}; wait for it to finish, or give this "
+                         "run another output file") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,
-                     budget_per_item: int = D.DEFAULT_BUDGET, concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True,
-                     fsync: bool = False) -> BatchReport:
-    """Align every item not yet in `output`, at most `concurrency` at a time."""
-    if concurrency < 1:
-        raise InputError(f"concurrency must be at least 1, got {concurrency}")
+                     budget_per_item: int = D.DEFAULT_BUDGET, shared_budget: Budget | None = None,
+                     concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True, fsync: bool = False) -> BatchReport:
+    """Align every item not yet in `output`, at most `concurrency` at a time.
+
+    Each item may spend its own budget (`budget` in the item, else `budget_per_item`). With a
+    `shared_budget`, that is an allowance drawn from it: the whole batch never spends more than
+    the shared total, and no item can take another's share. An item that got no call at all is
+    recorded as an error (BudgetExhausted), never as `ok`."""
+    if isinstance(budget_per_item, Budget):
+        raise InputError("budget_per_item is each item's allowance, a whole number; pass a Budget shared by the "
+                         "whole batch as shared_budget=")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InputError(f"concurrency must be a whole number of at least 1, got {concurrency!r}")
+    whole_calls(budget_per_item, ceiling=getattr(aligner, "max_budget", D.MAX_BUDGET), what="budget_per_item")
     todo_all = _items(items)
     path = Path(output)
+    writer = _Writer(path, fsync)  # the lock first: no other run may be reading the same finished ids
     seen = finished_ids(path)
     todo = [item for item in todo_all if item.id not in seen]
     report = BatchReport(skipped=len(todo_all) - len(todo))
-    writer = _Writer(path, fsync)
     gate = asyncio.Semaphore(concurrency)
     bar = None
     if progress and todo:
@@ -116,8 +155,12 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
         async with gate:
             record: dict[str, Any] = {"id": item.id}
             try:
-                result = await aligner.align(item.prompt, item.goal, budget=item.budget or budget_per_item,
-                                             method=item.method)
+                own = item.budget or budget_per_item
+                if shared_budget is not None:
+                    result = await aligner.align(item.prompt, item.goal, budget=shared_budget, allowance=own,
+                                                 method=item.method)
+                else:
+                    result = await aligner.align(item.prompt, item.goal, budget=own, method=item.method)
                 record.update(status="ok", result=result.to_dict())
             except Exception as exc:  # noqa: BLE001 - every item gets an outcome, whatever went wrong
                 partial = getattr(exc, "result", None)

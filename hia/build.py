@@ -61,6 +61,7 @@ class Settings:
     hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND
     beam_width: int = D.BEAM_WIDTH
     beam_expansions: int = D.BEAM_EXPANSIONS
+    max_budget: int = D.MAX_BUDGET
 
     def __post_init__(self) -> None:
         if self.reference not in REFERENCES:
@@ -83,7 +84,8 @@ class Pipeline:
         s = self.settings
         return {"optimizer": self.optimizer, "heuristic": self.heuristic, "embedder": self.embedder,
                 "online_learning": s.online_learning, "method": s.method, "objective": s.objective, "seed": s.seed,
-                "hia_candidates": s.hia_candidates, "beam_width": s.beam_width, "beam_expansions": s.beam_expansions}
+                "hia_candidates": s.hia_candidates, "beam_width": s.beam_width, "beam_expansions": s.beam_expansions,
+                "max_budget": s.max_budget}
 
     def async_aligner(self, policy: Any) -> AsyncAligner:
         return AsyncAligner(policy, self.reference, **self.aligner_options())

@@ -15,12 +15,27 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import InputError
 from .rewards.base import ReferenceRewardModel
 from .usage import Usage
 
 
 def content_key(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+
+
+def open_sqlite(path: Path, schema: str, what: str, option: str) -> sqlite3.Connection:
+    """A SQLite file with `schema` in place, or an InputError naming the file and the option to change."""
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file path for the {what}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False)
+        db.execute(schema)
+        db.commit()
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise InputError(f"{option} {path} cannot be used as the {what} ({exc}); give another file") from None
+    return db
 
 
 class Cache:
@@ -30,12 +45,9 @@ class Cache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS entries (namespace TEXT, key TEXT, "
+                                   "value BLOB, PRIMARY KEY (namespace, key))", "cache (SQLite)", "--cache-file")
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS entries (namespace TEXT, key TEXT, value BLOB, "
-                             "PRIMARY KEY (namespace, key))")
-            self._db.commit()
 
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}

@@ -26,6 +26,7 @@ from pydantic import Field
 from . import _defaults as D
 from ._loop import LoopThread
 from .aligner import AsyncAligner
+from .budget import whole_calls
 from .build import Pipeline, Settings, build
 from .errors import InputError
 from .goal import Goal
@@ -57,6 +58,21 @@ class AlignmentRequest:
     prompt: str  # the last user message: what gets rewritten
 
 
+# Options that change what kind of answer comes back: hia returns one text answer it chose.
+NOT_WITH_A_GOAL = ("tools", "tool_choice", "functions", "function_call", "response_format")
+
+
+def check_request(kwargs: Mapping[str, Any]) -> None:
+    """Refuse a malformed chat request before any call (an upstream would refuse it anyway, after retries)."""
+    messages = kwargs.get("messages")
+    if not isinstance(messages, (list, tuple)) or not messages or not all(
+            isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in messages):
+        raise InputError("messages must be a non-empty list of objects, each with a 'role' and its 'content'")
+    seed = kwargs.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InputError(f"seed must be a whole number, got {seed!r}")
+
+
 def split_request(kwargs: Mapping[str, Any], profiles: ProfileStore | None = None
                   ) -> tuple[AlignmentRequest | None, dict[str, Any]]:
     """Separate hia's fields from an OpenAI create() call.
@@ -80,14 +96,17 @@ def split_request(kwargs: Mapping[str, Any], profiles: ProfileStore | None = Non
             found = {**profile.request(), **found}
     if found.get("goal") in (None, ""):
         return None, rest
+    check_request(rest)
+    unsupported = [k for k in NOT_WITH_A_GOAL if rest.get(k) is not None]
+    if rest.get("n") not in (None, 1):
+        unsupported.insert(0, f"n={rest['n']}")
+    if unsupported:
+        raise InputError(f"{', '.join(unsupported)} cannot be honoured with a goal: hia returns the one text answer "
+                         "it chose; leave these out, or leave out the goal to pass the request through unchanged")
     messages = list(rest.get("messages") or [])
     if not messages or messages[-1].get("role") != "user" or not isinstance(messages[-1].get("content"), str):
         raise InputError("to align an answer, the last message must be the user's, with text content")
-    budget = found.get("budget", D.DEFAULT_BUDGET)
-    try:
-        budget = int(budget)
-    except (TypeError, ValueError):
-        raise InputError(f"budget must be a whole number of policy calls, got {budget!r}") from None
+    budget = whole_calls(found.get("budget", D.DEFAULT_BUDGET), ceiling=None)  # the aligner applies its ceiling
     request = AlignmentRequest(Goal.coerce(found["goal"]), budget, found.get("method"), found.get("objective"),
                                [dict(m) for m in messages[:-1]], messages[-1]["content"])
     return request, rest

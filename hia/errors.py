@@ -1,15 +1,37 @@
 """Typed errors. Every error hia raises on purpose is a HiaError.
 
 Each message names what is wrong and how to fix it. None of them ever contains an API key:
-endpoint errors are built from the status code and a redacted excerpt of the body.
+endpoint errors are built from the status code and an excerpt of the body that went through
+`redact`, the one function every text from an upstream passes before it reaches an error, a log,
+a result or a response.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from .types import AlignmentResult
+
+
+REDACTED = "[redacted]"
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"),  # Authorization: Bearer <token>
+    re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}"),  # OpenAI-style keys
+    re.compile(r"(?i)((?:api[_-]?key|authorization|token|secret)[\"']?\s*[:=]\s*[\"']?)(?!bearer\b|\[redacted\])[^\s\"',}]+"),
+)
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with the given secrets (the key in use, a bearer token), anything that looks like a
+    bearer token or an `sk-` key, and the values of key/token fields replaced by [redacted]."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    text = _SECRET_PATTERNS[0].sub(f"Bearer {REDACTED}", text)
+    text = _SECRET_PATTERNS[1].sub(REDACTED, text)
+    return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
 
 
 class HiaError(Exception):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from typing import Any, Awaitable, Callable, Sequence
 
 from . import _defaults as D
 from ._chat import AsyncChatEndpoint, ChatEndpoint, ChatReply, Message
+from .errors import InputError
 from .usage import Usage
 
 PolicyFn = Callable[[Sequence[Message], int, Usage], Awaitable[ChatReply]]
@@ -26,6 +28,11 @@ class _PolicyBase:
         max_tokens: int = D.POLICY_MAX_TOKENS,
         **extra_params: Any,
     ) -> None:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature) \
+                or not 0 <= temperature <= 2:
+            raise InputError(f"temperature must be a number from 0 to 2, got {temperature!r}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise InputError(f"max_tokens must be a whole number of at least 1, got {max_tokens!r}")
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.extra_params = extra_params  # passed through to chat.completions.create

@@ -7,13 +7,14 @@ itself names no goal. `hia profiles set|show|list|delete` manages them.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import _defaults as D
+from .budget import whole_calls
+from .cache import open_sqlite
 from .errors import InputError
 from .goal import Goal
 from .search import METHODS
@@ -38,19 +39,16 @@ class Profile:
 class ProfileStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_profiles_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS profiles (user TEXT PRIMARY KEY, goal TEXT NOT NULL, "
-                         "budget INTEGER NOT NULL, method TEXT NOT NULL, updated REAL NOT NULL)")
-        self._db.commit()
+        self._db = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS profiles (user TEXT PRIMARY KEY, goal TEXT NOT "
+                               "NULL, budget INTEGER NOT NULL, method TEXT NOT NULL, updated REAL NOT NULL)",
+                               "profiles database (SQLite)", "--db")
 
     def set(self, user: str, goal: str | Goal, *, budget: int = D.DEFAULT_BUDGET, method: str = D.DEFAULT_METHOD) -> Profile:
         if not isinstance(user, str) or not user.strip():
             raise InputError("a profile needs a non-empty user id")
         goal_text = str(Goal.coerce(goal))  # validates
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise InputError(f"budget must be at least 1 policy call, got {budget!r}")
+        budget = whole_calls(budget)  # the ceiling applies here too
         if method not in METHODS:
             raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         profile = Profile(user, goal_text, budget, method, time.time())

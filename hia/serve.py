@@ -24,8 +24,9 @@ from typing import Any
 import openai
 
 from . import _defaults as D
-from .client import AlignedClient, wrap
-from .errors import EndpointError, HiaError, InputError
+from .client import AlignedClient, check_request, wrap
+from ._chat import check_url
+from .errors import EndpointError, HiaError, InputError, redact
 from .profiles import ProfileStore
 
 log = logging.getLogger("hia.serve")
@@ -53,9 +54,14 @@ class ProxyServer:
         if host not in LOOPBACK and not token:
             raise InputError(f"refusing to bind {host}: serving beyond this machine needs a bearer token "
                              "(set HIA_SERVE_TOKEN, or pass token=...)")
+        if token is not None and (len(token) < D.MIN_TOKEN_CHARS or any(ch.isspace() for ch in token)):
+            raise InputError(f"the bearer token must be at least {D.MIN_TOKEN_CHARS} characters with no spaces; make "
+                             "one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        check_url(upstream_url, "--upstream")
         self.model = model
         self.host, self.port = host, port
         self._token = token
+        self._secrets = [api_key, token]  # redacted from every message the proxy sends or logs
         # hia's own timeout, not the openai client's default of 600 s
         upstream = openai.OpenAI(base_url=upstream_url, api_key=api_key or "not-needed", timeout=D.REQUEST_TIMEOUT_S)
         self.client: AlignedClient = wrap(upstream, profiles=profiles, **wrap_options)  # type: ignore[assignment]
@@ -79,7 +85,11 @@ class ProxyServer:
         class Handler(_Handler):
             server_proxy = proxy
 
-        self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        try:
+            self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        except OSError as exc:
+            raise InputError(f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); is another server "
+                             "using the port? Choose another with --port (0 picks a free one)") from None
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="hia-serve", daemon=True)
@@ -125,6 +135,7 @@ class ProxyServer:
             extra["hia"] = kwargs.pop("hia")
         if extra:
             kwargs["extra_body"] = extra
+        check_request(kwargs)
         completion = self.client.chat.completions.create(**kwargs)
         return completion.model_dump(exclude_none=True)
 
@@ -145,6 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, kind: str, message: str) -> None:
+        message = redact(message, self.server_proxy._secrets)
         self._json(status, {"error": {"message": message, "type": kind, "code": status}})
 
     def _allowed(self) -> bool:
@@ -155,10 +167,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server naming
         path = self.path.split("?")[0].rstrip("/")
+        if not self._allowed():  # with a token set, every route needs it, /health included
+            return
         if path in ("/health", "/v1/health"):
             self._json(200, {"status": "ok", "model": self.server_proxy.model})
-        elif not self._allowed():
-            return
         elif path == "/v1/models":
             self._json(200, {"object": "list", "data": [
                 {"id": self.server_proxy.model, "object": "model", "created": 0, "owned_by": "hia"}]})

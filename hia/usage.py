@@ -19,6 +19,8 @@ class RoleUsage:
     completion_tokens: int = 0
     retries: int = 0  # transport retries, not counted in `calls`
     failures: int = 0  # calls that failed for good
+    malformed: int = 0  # attempts answered 200 with an unreadable body: retried at no cost to the budget,
+    # but a provider may bill them, so they are counted and shown beside it
 
 
 @dataclass
@@ -40,6 +42,10 @@ class Usage:
     def record_retry(self, role: str) -> None:
         with self._lock:
             self.roles.setdefault(role, RoleUsage()).retries += 1
+
+    def record_malformed(self, role: str) -> None:
+        with self._lock:
+            self.roles.setdefault(role, RoleUsage()).malformed += 1
 
     def record_failure(self, role: str) -> None:
         with self._lock:
@@ -75,6 +81,10 @@ class Usage:
     def retries(self) -> int:
         return sum(u.retries for u in self.roles.values())
 
+    @property
+    def malformed(self) -> int:
+        return sum(u.malformed for u in self.roles.values())
+
     def to_dict(self) -> dict:
         return {
             "policy_calls": self.policy_calls,
@@ -83,6 +93,7 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "retries": self.retries,
+            "malformed_replies": self.malformed,  # may be billed by the provider; not counted in the budget
             "by_role": {role: vars(u).copy() for role, u in self.roles.items()},
             "stage_seconds": {k: round(v, 4) for k, v in self.stage_seconds.items()},
             "wall_seconds": round(self.wall_seconds, 4),

@@ -133,3 +133,134 @@ def test_wrong_api_key():
             align(make(http_policy(server, api_key=key)), method="best_of_n", budget=1)
         assert server.outcomes["unauthorised"] == 1  # not retried
     assert key not in str(info.value)  # the server echoed it; hia does not
+
+
+# -- the rows added for budgets, inputs and secrets (tests/test_limits.py covers the budget rows) --
+
+def test_search_sizes_below_one():
+    with pytest.raises(InputError, match="beam_width must be a whole number of at least 1"):
+        AsyncAligner(echo_policy, LengthReference(), beam_width=0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": float("nan")}, "temperature must be a number from 0 to 2"),
+    ({"temperature": 3}, "temperature must be a number from 0 to 2"),
+    ({"max_tokens": -5}, "max_tokens must be a whole number of at least 1"),
+])
+def test_policy_sampling_out_of_range(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        AsyncChatPolicy("m", base_url="http://127.0.0.1:9/v1", **kwargs)
+
+
+def test_prompt_that_is_not_utf8():
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        align(make(), prompt="Why is the sky \udcff blue?")
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com/v1", "127.0.0.1:8000/v1"])
+def test_endpoint_url_that_is_not_http(url):
+    from hia.serve import ProxyServer
+
+    with pytest.raises(InputError, match="is not an http\\(s\\) URL"):
+        ProxyServer(upstream_url=url, model="m")
+
+
+def test_cache_db_or_output_that_is_a_folder_or_not_sqlite(tmp_path):
+    from hia.build import Settings, build
+    from hia.cache import Cache
+    from hia.profiles import ProfileStore
+
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"\x00\xffnot a database" * 100)
+    with pytest.raises(InputError, match="is a folder"):
+        build(Settings(cache_file=str(tmp_path)))
+    with pytest.raises(InputError, match="--cache-file .* cannot be used"):
+        Cache(garbage)
+    with pytest.raises(InputError, match="--db .* cannot be used as the profiles database"):
+        ProfileStore(garbage)
+    with pytest.raises(InputError, match="is a folder"):
+        asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=tmp_path,
+                                      progress=False))
+
+
+def test_second_batch_run_on_the_same_output(tmp_path):
+    from hia.batch import _Writer
+
+    out = tmp_path / "out.jsonl"
+    first = _Writer(out)
+    try:
+        with pytest.raises(InputError, match=r"another run \(process \d+\) is writing"):
+            asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,
+                                          progress=False))
+    finally:
+        first.close()
+    report = asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,
+                                           progress=False))
+    assert report.done == 1  # once the first run let go, the file is free
+
+
+@pytest.mark.parametrize("folds", [0, 1, 10_000])
+def test_folds_out_of_range(folds, tmp_path):
+    from hia.training import train_reference
+
+    data = tmp_path / "rated.jsonl"
+    data.write_text("".join(
+        '{"prompt": "p%d", "response": "r %d", "helpfulness": 2, "correctness": 2, "coherence": 3, '
+        '"complexity": 1, "verbosity": %d}\n' % (i % 7, i, i % 4) for i in range(40)))
+    with pytest.raises(InputError, match="folds must be a whole number from 2 to the number of distinct prompts \\(7\\)"):
+        train_reference(data, folds=folds)
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00binary" * 50])
+def test_empty_or_binary_data_file(content, tmp_path):
+    from hia.data import DataError, load_helpsteer
+
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=str(path)):
+        load_helpsteer(path)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"messages": ["x"]}, "messages must be a non-empty list of objects"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "seed": "x"}, "seed must be a whole number"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "n": 3}, "n=3 cannot be honoured with a goal"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "tools": [{"type": "function"}]}, "tools cannot be honoured"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "response_format": {"type": "json_object"}},
+     "response_format cannot be honoured"),
+])
+def test_request_options_the_wrapper_cannot_honour(kwargs, message):
+    from hia.client import split_request
+
+    with pytest.raises(InputError, match=message):
+        split_request({"model": "m", "extra_body": {"goal": "verbosity=1"}, **kwargs})
+
+
+@pytest.mark.parametrize("token", ["x", "short-token", "a token with spaces in it"])
+def test_weak_serve_token(token):
+    from hia.serve import ProxyServer
+
+    with pytest.raises(InputError, match="at least 16 characters with no spaces"):
+        ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", token=token)
+
+
+def test_port_already_in_use():
+    import socket
+
+    from hia.serve import ProxyServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+            ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", port=port).start()
+
+
+def test_malformed_replies_are_counted_beside_the_budget():
+    with LoopbackServer(script=["malformed", "malformed", "ok"]) as server:
+        policy = AsyncChatPolicy("m", base_url=server.base_url, max_tokens=4, retry_initial_wait=0.001,
+                                 retry_max_wait=0.01)
+        result = align(make(policy), budget=1, method="best_of_n")
+    assert result.usage.policy_calls == 1 and result.usage.malformed == 2
+    assert result.to_dict()["usage"]["malformed_replies"] == 2

@@ -165,7 +165,6 @@ def test_a_blocking_policy_runs_on_the_aligners_loop_with_no_thread_per_call(mon
 
     from hia import Aligner
     from hia._chat import AsyncChatEndpoint
-
     from tests.support.loopback import LoopbackServer
 
     from .fakes import HashEmbedder, LengthReference

@@ -84,8 +84,38 @@ def test_refuses_non_loopback_without_token(upstream):
 
 
 def test_token_is_required_when_set(upstream):
-    with ProxyServer(upstream_url=upstream.base_url, model="m", token="proxy-token-123") as p:
+    with ProxyServer(upstream_url=upstream.base_url, model="m", token="proxy-token-1234567") as p:
         with pytest.raises(openai.AuthenticationError):
             client(p, key="wrong").chat.completions.create(model="m", messages=MESSAGES)
-        ok = client(p, key="proxy-token-123").chat.completions.create(model="m", messages=MESSAGES, max_tokens=3)
+        ok = client(p, key="proxy-token-1234567").chat.completions.create(model="m", messages=MESSAGES, max_tokens=3)
         assert ok.choices[0].message.content
+
+
+@pytest.mark.parametrize("where", ["body", "header"])
+@pytest.mark.parametrize("budget", ["1000000000", "1e400", "2.5"])
+def test_every_budget_a_request_names_is_checked_against_the_ceiling(proxy, upstream, where, budget):
+    before = len(upstream.requests)
+    extra = {"extra_body": {"goal": "verbosity=1", "budget": budget}} if where == "body" else \
+        {"extra_body": {"goal": "verbosity=1"}, "extra_headers": {"X-HIA-Budget": budget}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client(proxy).chat.completions.create(model="m", messages=MESSAGES, **extra)
+    assert "policy calls" in info.value.response.json()["error"]["message"]
+    assert len(upstream.requests) == before  # refused before any upstream call
+
+
+def test_a_profile_cannot_hold_a_budget_over_the_ceiling(tmp_path):
+    with ProfileStore(tmp_path / "p.sqlite") as store, pytest.raises(InputError, match="over the ceiling"):
+        store.set("ana", "verbosity=1", budget=10**9)
+
+
+def test_with_a_token_health_needs_it_too(upstream):
+    import urllib.error
+
+    with ProxyServer(upstream_url=upstream.base_url, model="m", token="proxy-token-1234567") as p:
+        health = p.base_url.replace("/v1", "/health")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(health)
+        assert refused.value.code == 401
+        request = urllib.request.Request(health, headers={"Authorization": "Bearer proxy-token-1234567"})
+        with urllib.request.urlopen(request) as r:
+            assert json.loads(r.read())["status"] == "ok"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .. import _defaults as D
+from .._chat import check_url
 from ..build import REFERENCES, Endpoint, Settings
 from ..errors import HiaError
 from ..objectives import OBJECTIVES
@@ -48,6 +49,8 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidates", type=int, default=D.HIA_CANDIDATES_PER_ROUND, help="HIA rewrites per round")
     p.add_argument("--beam-width", type=int, default=D.BEAM_WIDTH)
     p.add_argument("--beam-expansions", type=int, default=D.BEAM_EXPANSIONS)
+    p.add_argument("--max-budget", type=int, default=D.MAX_BUDGET,
+                   help="the most policy calls one alignment may spend, whatever a request or profile asks (default %(default)s)")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class Endpoints:
 def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
     """Policy and optimizer endpoints: the user's, or the embedded local models (started here)."""
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    check_url(args.base_url, "--base-url")
+    check_url(args.optimizer_base_url, "--optimizer-base-url")
+    check_url(getattr(args, "judge_base_url", None), "--judge-base-url")
     if args.base_url:
         if not args.model:
             raise HiaError("--base-url needs --model (the model name the endpoint serves)")
@@ -95,4 +101,4 @@ def settings_from(args: argparse.Namespace, eps: Endpoints) -> Settings:
         online_learning=not get("no_online", False), method=get("method", D.DEFAULT_METHOD),
         objective=get("objective", D.DEFAULT_OBJECTIVE), seed=get("seed", D.POLICY_BASE_SEED),
         hia_candidates=get("candidates", D.HIA_CANDIDATES_PER_ROUND), beam_width=get("beam_width", D.BEAM_WIDTH),
-        beam_expansions=get("beam_expansions", D.BEAM_EXPANSIONS))
+        beam_expansions=get("beam_expansions", D.BEAM_EXPANSIONS), max_budget=get("max_budget", D.MAX_BUDGET))

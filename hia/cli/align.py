@@ -67,7 +67,8 @@ def _print_result(result: AlignmentResult) -> None:
     u = result.usage
     print(f"\npolicy calls {u.policy_calls}/{result.budget}, optimizer calls {u.optimizer_calls}, "
           f"judge calls {u.roles['judge'].calls}, tokens {u.prompt_tokens} in / {u.completion_tokens} out, "
-          f"retries {u.retries}, {u.wall_seconds:.1f} s "
+          f"retries {u.retries}" + (f" ({u.malformed} unreadable replies a provider may bill)" if u.malformed else "")
+          + f", {u.wall_seconds:.1f} s "
           f"(" + ", ".join(f"{k} {v:.1f}" for k, v in u.stage_seconds.items()) + ")")
     for error in result.errors:
         print(f"note: {error.stage}: {error.type}: {error.message}", file=sys.stderr)

@@ -38,6 +38,13 @@ def read_local(path: str | Path) -> Iterator[tuple[str, Any]]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    try:
+        yield from _records(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); is it the right file?") from None
+
+
+def _records(path: Path) -> Iterator[tuple[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         with path.open(encoding="utf-8") as f:
@@ -101,6 +108,9 @@ def collect(records: Iterator[tuple[str, Any]], convert: Callable[[str, dict], T
             loaded.skipped.append(str(exc))
             continue
         loaded.rows.extend(out if isinstance(out, list) else [out])
+    if not loaded.rows:
+        skipped = f" ({len(loaded.skipped)} malformed rows skipped)" if loaded.skipped else ""
+        raise DataError(f"{source}: no usable rows{skipped}; is it the right file?")
     return loaded
 
 

@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import _defaults as D
-from ..errors import RewardModelError
+from ..errors import InputError, RewardModelError
 from ..usage import Usage
 from .base import ReferenceRewardModel
 from .embeddings import Embedder, shared_embedder
@@ -212,6 +212,13 @@ class AttributeModel(ReferenceRewardModel):
         return model
 
 
+def check_folds(folds: int, groups: int, what: str) -> None:
+    """Grouped cross-validation needs at least 2 folds and no more folds than groups."""
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= groups:
+        raise InputError(f"folds must be a whole number from 2 to the number of distinct {what} ({groups}), "
+                         f"got {folds!r}")
+
+
 def out_of_fold(prompts: Sequence[str], responses: Sequence[str], targets: np.ndarray, attributes: Sequence[str], *,
                 folds: int, features: str = "stats", embedder: Embedder | None = None,
                 calibrate_folds: int = D.CV_FOLDS) -> tuple[np.ndarray, np.ndarray]:
@@ -279,6 +286,7 @@ def grouped_cv(prompts: Sequence[str], responses: Sequence[str], targets: np.nda
     (5th to 95th percentile) of predictions before and after, beside that of the labels."""
     from ..stats import spearman
 
+    check_folds(folds, len(set(prompts)), "prompts")
     targets = np.asarray(targets, dtype=float)
     raw, baseline = out_of_fold(prompts, responses, targets, attributes, folds=folds, features=features,
                                 embedder=embedder, calibrate_folds=0)

@@ -149,6 +149,9 @@ def pair_accuracy_cv(pairs: Sequence[PreferencePair], *, folds: int = D.CV_FOLDS
     Reported per community (with that community's model) and for the pooled model."""
     from sklearn.model_selection import GroupKFold
 
+    from .attribute_model import check_folds
+
+    check_folds(folds, len({p.prompt for p in pairs}), "questions")
     groups = np.unique([p.prompt for p in pairs], return_inverse=True)[1]
     correct: dict[str, list[bool]] = {}
     for train, test in GroupKFold(folds).split(np.zeros(len(pairs)), groups=groups):

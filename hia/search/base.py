@@ -13,7 +13,7 @@ from typing import Sequence
 
 from .. import _defaults as D
 from ..budget import Budget
-from ..errors import HiaError
+from ..errors import HiaError, InputError
 from ..goal import Goal
 from ..objectives import Objective
 from ..optimizer import PromptOptimizer, TemplateOptimizer
@@ -54,11 +54,17 @@ class SearchContext:
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """The searches' sizes, set once per aligner."""
+    """The searches' sizes, set once per aligner; each must be a whole number of at least 1."""
 
     hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND  # rewrites HIA asks for per frontier prompt per round
     beam_width: int = D.BEAM_WIDTH
     beam_expansions: int = D.BEAM_EXPANSIONS
+
+    def __post_init__(self) -> None:
+        for name in ("hia_candidates", "beam_width", "beam_expansions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
 
 
 class Search(ABC):

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Callable, Sequence
 
 
@@ -46,11 +47,14 @@ class LoopbackServer:
     def __init__(self, *, latency_s: float = 0.0, parallel: int | None = None, faults: Faults = Faults(),
                  script: Sequence[str] = (), context_words: int | None = None, api_key: str | None = None,
                  responder: Callable[[dict], str] | None = None, seed: int = 0, model: str = "loopback",
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, echo_status: int | None = None) -> None:
         """`script` fixes the outcomes of the first requests ("ok", "rate_limit", "server_error", "hang",
         "reset", "malformed"); `context_words` rejects longer prompts with 400 like a real server;
         `api_key` makes it answer 401, echoing the key it got, as some providers do; `responder`
-        writes the reply text from the request (default: `max_tokens` filler words)."""
+        writes the reply text from the request (default: `max_tokens` filler words); `echo_status` answers
+        every chat request with that status and an error message that quotes the Authorization header
+        it got, as a careless upstream might."""
+        self.echo_status = echo_status
         self.responder = responder
         self.script = list(script)
         self.context_words = context_words
@@ -136,8 +140,7 @@ class LoopbackServer:
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, status: int, payload: bytes,
                     extra: dict[str, str] | None = None) -> None:
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-                  500: "Internal Server Error"}[status]
+        reason = HTTPStatus(status).phrase
         head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {len(payload)}"]
         head += [f"{k}: {v}" for k, v in (extra or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
@@ -154,6 +157,12 @@ class LoopbackServer:
         request = json.loads(body or b"{}")
         self.requests.append(request)
         self.headers.append(headers)
+        if self.echo_status is not None:
+            self.outcomes[f"echo_{self.echo_status}"] += 1
+            await self._send(writer, self.echo_status, json.dumps({"error": {
+                "message": f"cannot serve this request, sent with authorization {headers.get('authorization', '')}",
+                "type": "invalid_request_error"}}).encode(), {"Retry-After": "0"})
+            return True
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             sent = headers.get("authorization", "").removeprefix("Bearer ")
             self.outcomes["unauthorised"] += 1
