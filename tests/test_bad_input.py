@@ -264,3 +264,10 @@ def test_malformed_replies_are_counted_beside_the_budget():
         result = align(make(policy), budget=1, method="best_of_n")
     assert result.usage.policy_calls == 1 and result.usage.malformed == 2
     assert result.to_dict()["usage"]["malformed_replies"] == 2
+
+
+def test_model_output_that_is_a_folder(tmp_path, capsys):
+    from hia.cli import main
+
+    assert main(["train-reference", "--data", str(tmp_path / "never-read.jsonl"), "--out", str(tmp_path)]) == 2
+    assert "is a folder; give a file path for the model" in capsys.readouterr().err

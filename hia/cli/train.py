@@ -7,6 +7,7 @@ import argparse
 from .. import _defaults as D
 from ..errors import HiaError
 from ..policy import ChatPolicy
+from ..rewards.base import model_file
 from ..training import train_reference
 from ._common import add_endpoint_args, endpoints, settings_from
 
@@ -40,6 +41,8 @@ def format_cv(report: dict) -> str:
 
 
 def _train_reference(args: argparse.Namespace) -> int:
+    if args.out:
+        model_file(args.out)  # a folder is refused before the training, not after it
     model, report = train_reference(args.data, features=args.features, folds=args.folds, skip_invalid=args.skip_invalid)
     meta = model.metadata
     print(f"{meta['rows']} rows, {meta['distinct_prompts']} distinct prompts, features {args.features}, "
@@ -76,6 +79,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     import asyncio
     import random
 
+    model_file(args.out)  # before the calls are paid for
     from ..build import build
     from ..calibration import calibrate
     from ..data import load_helpsteer
@@ -130,6 +134,8 @@ def _train_preference(args: argparse.Namespace) -> int:
     from ..data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
     from ..rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
 
+    if args.out:
+        model_file(args.out)
     loader = {"stackexchange": load_stackexchange_pairs, "compred": load_compred, "pairs": load_helpsteer_pairs}[args.format]
     pairs = loader(args.data).rows
     accuracy = pair_accuracy_cv(pairs, folds=args.folds, c=args.c)

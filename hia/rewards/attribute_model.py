@@ -34,7 +34,7 @@ import numpy as np
 from .. import _defaults as D
 from ..errors import InputError, RewardModelError
 from ..usage import Usage
-from .base import ReferenceRewardModel
+from .base import ReferenceRewardModel, model_file
 from .embeddings import Embedder, shared_embedder
 from .features import FEATURE_NAMES, text_stats_matrix
 
@@ -168,8 +168,7 @@ class AttributeModel(ReferenceRewardModel):
                 "metadata": self.metadata}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = model_file(path)
         path.write_text(json.dumps(self.to_dict()))
         return path
 

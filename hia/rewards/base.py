@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import RewardModelError
+from ..errors import InputError, RewardModelError
 from ..usage import Usage
+
+
+def model_file(path: str | Path) -> Path:
+    """Where to save a model: a file path (its folder is made), never an existing folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--out {path} is a folder; give a file path for the model, e.g. {path / 'model.json'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def check_scores(scores: object, n: int, attributes: Sequence[str], model: object) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 from .. import _defaults as D
 from ..attributes import requested_levels
 from ..errors import RewardModelError
-from .base import HeuristicRewardModel
+from .base import HeuristicRewardModel, model_file
 from .embeddings import Embedder, shared_embedder
 from .heuristic import CUES, ZeroShotHeuristic
 
@@ -104,8 +104,7 @@ class LearnedHeuristic(HeuristicRewardModel):
         return np.clip(out, 0.0, 4.0)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = model_file(path)
         with self._lock:
             data = {"format": FORMAT, "version": VERSION, "alpha": self.alpha, "max_evidence": self.max_evidence,
                     "min_evidence": self.min_evidence, "metadata": self.metadata,

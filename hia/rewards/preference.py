@@ -24,7 +24,7 @@ from ..attributes import Attribute, register_attribute
 from ..data.types import PreferencePair
 from ..errors import RewardModelError
 from ..usage import Usage
-from .base import ReferenceRewardModel
+from .base import ReferenceRewardModel, model_file
 from .embeddings import Embedder, shared_embedder
 from .features import text_stats_matrix
 
@@ -109,8 +109,7 @@ class CommunityPreferenceModel(ReferenceRewardModel):
         return (4.0 / (1.0 + np.exp(-z))).reshape(-1, 1)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = model_file(path)
         path.write_text(json.dumps({
             "format": FORMAT, "version": VERSION, "weights": {k: v.tolist() for k, v in self.weights.items()},
             "mean": self.mean.tolist(), "scale": self.scale.tolist(), "centre": self.centre, "spread": self.spread,
