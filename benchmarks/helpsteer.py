@@ -42,9 +42,10 @@ def judgeable(reference, threshold: float = D.UNJUDGEABLE_SPEARMAN) -> list[str]
     return [a for a in reference.attributes if (reference.agreement(a) or 0.0) >= threshold]
 
 
-def items(data: Path, count: int, max_words: int, attributes: list[str], seed: int) -> list[BenchItem]:
+def items(data: Path, count: int, max_words: int, attributes: list[str], seed: int, part: str = "eval") -> list[BenchItem]:
+    """`count` prompts of one part of the split (evaluation by default), each with a goal someone met."""
     rows = [r for r in load_helpsteer(data).rows if len(r.prompt.split()) <= max_words]
-    prompts = split_prompts((r.prompt for r in rows), "eval")
+    prompts = split_prompts((r.prompt for r in rows), part)
     rng = random.Random(seed)
     rng.shuffle(prompts)
     out = []

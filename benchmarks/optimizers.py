@@ -16,35 +16,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 from pathlib import Path
 
 from _harness import BON, BenchItem, Plan, bootstrap, run_on_local_models
 from helpsteer import DEFAULT_DATA, MAX_PROMPT_WORDS, judgeable
+from helpsteer import items as helpsteer_items
 
 from hia import Goal
 from hia.build import Settings, build_reference
 from hia.cache import Cache
-from hia.data import load_helpsteer
-from hia.data.splits import prompt_id, split_prompts
 from hia.local import EMBEDDED_OPTIMIZERS
 from hia.objectives import euclidean
 
 ROOT = Path(__file__).resolve().parents[1]
 HIA = "hia_greedy"
-
-
-def dev_items(data: Path, count: int, attributes: list[str], seed: int) -> list[BenchItem]:
-    rows = [r for r in load_helpsteer(data).rows if len(r.prompt.split()) <= MAX_PROMPT_WORDS]
-    prompts = split_prompts((r.prompt for r in rows), "dev")
-    rng = random.Random(seed)
-    rng.shuffle(prompts)
-    out = []
-    for i, prompt in enumerate(prompts[:count]):
-        rated = rng.choice([r for r in rows if r.prompt == prompt])
-        names = rng.sample(attributes, min(1 + i % 2, len(attributes)))
-        out.append(BenchItem(prompt_id(prompt), prompt, {"trained": Goal({n: float(rated.scores[n]) for n in sorted(names)})}))
-    return out
 
 
 EXACT = build_reference(Settings(reference="exact"), Cache())
@@ -86,7 +71,7 @@ def compare(rows_by_optimizer: dict[str, list[dict]], items: list[BenchItem]) ->
 async def main(args: argparse.Namespace) -> None:
     trained = build_reference(Settings(reference="attributes"), Cache())
     attributes = [a for a in judgeable(trained) if a in EXACT.attributes]
-    items = dev_items(args.data, args.items, attributes, args.seed)
+    items = helpsteer_items(args.data, args.items, MAX_PROMPT_WORDS, attributes, args.seed, part="dev")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows_by_optimizer = {}
     for i, optimizer in enumerate(args.optimizers.split(",")):

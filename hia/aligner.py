@@ -40,7 +40,7 @@ def warn_if_unjudgeable(goal: Goal, reference: ReferenceRewardModel) -> list[str
         _warned.add(key)
         named = ", ".join(f"{a} (Spearman {v:.2f})" for a, v in weak)
         warnings.warn(
-            f"the reference {type(reference).__name__} cannot judge {named}: its agreement with human ratings is "
+            f"the reference {type(getattr(reference, 'inner', reference)).__name__} cannot judge {named}: its agreement with human ratings is "
             f"under {D.UNJUDGEABLE_SPEARMAN}, so answers would be chosen on noise for "
             f"{'it' if len(weak) == 1 else 'them'}. Use a reference that can (hia.LLMJudge on a capable model: "
             "--reference judge --judge-base-url URL --judge-model NAME; or a TransformersRewardModel), or leave "

@@ -89,3 +89,37 @@ def test_embedding_cache_prevents_recomputation(embedder):
     assert embedder.encoded_texts == before + 2
     assert np.allclose(first[::-1], again)
     assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+
+
+def test_drift_compares_the_question_part_not_the_added_instructions(embedder):
+    question = "Is coffee bad for you?"  # short, so long instructions would swamp it in a whole-text comparison
+    instructions = ("Length: several paragraphs (about 150 to 300 words). Wording: expert technical language and "
+                    "in-depth analysis (reading grade 14 and above). Use headings, examples and a summary at the end.")
+    kept_question = f"{question}\n\nAnswer requirements. {instructions}"
+    changed_question = f"What is the capital of Australia?\n\nAnswer requirements. {instructions}"
+    pool = cands(kept_question, changed_question)
+    kept = stage1(pool, question, embedder)
+    assert [c.id for c in kept] == [0] and pool[0].similarity > 0.99  # the question itself, word for word
+    assert pool[1].reason.startswith("drift:")
+    # compared whole, the instructions alone would have pulled the faithful rewrite below the threshold
+    whole = embedder.embed([question, kept_question])
+    assert float(whole[0] @ whole[1]) < FilterSettings().drift_similarity
+
+
+def test_residual_offsets_shift_predictions_by_the_misses_so_far():
+    from hia.search.filters import residual_offsets
+    from hia.types import Evaluation
+
+    answered = cands("a", "b")
+    for c, (predicted, actual) in zip(answered, [(2.0, 3.0), (1.0, 1.5)]):
+        c.heuristic_scores = {"verbosity": predicted}
+        c.answer(Evaluation(response="x", scores={"verbosity": actual}, rewards={}, seed=0))
+    assert residual_offsets(answered, ["verbosity", "complexity"]) == {"verbosity": 0.75}
+    fresh = cands("c", "d")
+
+    class Flat:
+        def predict(self, prompts, attributes):
+            return np.array([[2.0], [1.0]])
+
+    chosen = stage2(fresh, Goal({"verbosity": 2.0}), Flat(), euclidean, keep=1, offsets={"verbosity": 0.75})
+    assert chosen[0].prompt == "d" and chosen[0].heuristic_scores == {"verbosity": 1.75}  # 1.0 + 0.75 is nearest 2

@@ -6,8 +6,8 @@ and response embeddings. On the 500-row HelpSteer sample the embeddings did not 
 prompt-grouped cross-validation (they overfit), so `features="stats"` is the default; the
 training command reports both.
 
-Ridge shrinks its predictions toward the mean: uncalibrated, a 220-word answer scored about 2.1
-verbosity, and nine in ten predictions fell between 0.5 and 2.3 where the labels run from 0 to 3.
+Ridge shrinks its predictions toward the mean: uncalibrated, nine in ten verbosity predictions
+fell between 0.5 and 2.3 (out of fold) where the labels run from 0 to 3.
 So the ridge output is mapped onto the label scale by a strictly increasing curve fitted on
 *out-of-fold* predictions (each row predicted by a model that never saw its prompt): quantile
 matching, which gives those predictions the distribution of the labels (see calibration_curve).
