@@ -152,3 +152,22 @@ def test_benchmark_items_come_from_the_evaluation_split_with_goals_someone_met()
         assert goal == item.goals["exact"] and 1 <= len(goal.targets) <= 2
         # the targets are the ratings of one response to this very prompt
         assert any(all(r.scores[a] == t for a, t in goal.targets.items()) for r in rated if r.prompt == item.prompt)
+
+
+def test_any_helpsteer2_file_gives_items(tmp_path):
+    import helpsteer
+
+    from hia.data.splits import is_dev_prompt
+
+    rows = []
+    for i in range(30):  # HelpSteer2's schema: the same five ratings, and fields of its own beside them
+        prompt = f"Question number {i}: how do tides work on planet {i}?"
+        for j in range(2):
+            rows.append({"prompt": prompt, "response": f"Answer {j} " * (5 + 10 * j), "helpfulness": 3, "correctness": 3,
+                         "coherence": 4, "complexity": j + 1, "verbosity": 2 * j, "source": "helpsteer2"})
+    data = tmp_path / "helpsteer2.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items = helpsteer.items(data, 8, 100, ["complexity", "verbosity"], seed=0)
+    assert len(items) == 8 and not any(is_dev_prompt(item.prompt) for item in items)
+    assert all(set(item.goals["exact"].targets) <= {"complexity", "verbosity"} for item in items)
+    assert {tuple(item.goals["trained"].targets.values()) for item in items} <= {(1.0,), (2.0,), (0.0,), (1.0, 0.0), (2.0, 2.0)}
