@@ -96,4 +96,12 @@ EMBEDDING_CACHE_SIZE = 50_000  # embeddings kept in memory per Embedder
 # Batches and the proxy
 BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many
 SERVE_PORT = 8000
+SERVE_MAX_BODY_BYTES = 4 * 1024 * 1024  # larger request bodies get 413, before they are read whole
+SERVE_BODY_TIMEOUT_S = 30.0  # a client that has not sent its whole body by then gets 408
+SERVE_REQUEST_TIMEOUT_S = 300.0  # an aligned request still searching after this gets 504
+SERVE_STREAM_KEEPALIVE_S = 2.0  # a comment line on an open stream this often while the search runs
+SERVE_BACKLOG = 2048  # connections waiting to be accepted; many clients connecting at once are not reset
+SERVE_KEEPALIVE_S = 5.0  # an idle keep-alive connection is closed after this
+SERVE_READY_TIMEOUT_S = 5.0  # the readiness route's wait for the upstream
+SERVE_STOP_TIMEOUT_S = 30.0  # how long stopping waits for requests in flight
 MIN_TOKEN_CHARS = 16  # the proxy's bearer token: shorter ones are refused

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -101,7 +102,7 @@ def test_serve_command_answers_health_then_stops_on_sigterm(tmp_path):
                 except OSError:
                     assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
                     time.sleep(0.2)
-            assert b'"status": "ok"' in body
+            assert json.loads(body)["status"] == "ok"
         finally:
             proc.terminate()
             assert proc.wait(20) == 143  # SIGTERM unwinds and exits cleanly

@@ -15,7 +15,7 @@ from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_f
 
 def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run an OpenAI-compatible proxy that aligns answers",
-                       description="Serve /v1/chat/completions, /v1/models and /health. Requests with a goal (extra_body, "
+                       description="Serve /v1/chat/completions, /v1/models, /health and /ready. Requests with a goal (extra_body, "
                                    "X-HIA-Goal header, or the `user`'s profile) are aligned; others pass through. "
                                    "Without --upstream it serves the embedded local models.")
     add_endpoint_args(p)
@@ -24,6 +24,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=D.SERVE_PORT)
     p.add_argument("--token-env", default="HIA_SERVE_TOKEN", help="environment variable holding the bearer token clients must send")
     p.add_argument("--profiles", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
+    p.add_argument("--max-body-bytes", type=int, default=D.SERVE_MAX_BODY_BYTES,
+                   help="larger request bodies are refused with 413 (default: %(default)s)")
+    p.add_argument("--request-timeout", type=float, default=D.SERVE_REQUEST_TIMEOUT_S,
+                   help="seconds an aligned request may take before it gets 504 (default: %(default)s)")
     return p
 
 
@@ -39,8 +43,10 @@ def _serve(args: argparse.Namespace) -> int:
     with ProfileStore(args.profiles) as profiles, endpoints(args) as eps, \
             build(settings_from(args, eps), policy=eps.policy) as pipeline:
         proxy = ProxyServer(upstream_url=eps.policy.base_url, model=eps.policy.model, api_key=eps.policy.api_key,
-                            host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline)
-        print(f"hia serving {eps.policy.model} at {proxy.base_url.replace(':0/', ':')}"
+                            host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline,
+                            max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout)
+        proxy.listen()
+        print(f"hia serving {eps.policy.model} at {proxy.base_url}"
               + (" (bearer token required)" if token else ""), file=sys.stderr)
         proxy.serve_forever()
     return 0

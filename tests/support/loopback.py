@@ -66,6 +66,8 @@ class LoopbackServer:
         self.host = host
         self.port = port
         self.outcomes: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most chat requests it was answering at once
         self.requests: list[dict] = []  # bodies of chat requests, in arrival order
         self.headers: list[dict] = []
         self._rng = random.Random(seed)
@@ -191,11 +193,16 @@ class LoopbackServer:
         if outcome == "reset":
             writer.transport.abort()
             return False
-        if self._gate is not None:
-            async with self._gate:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self._gate is not None:
+                async with self._gate:
+                    await asyncio.sleep(self.latency_s)
+            else:
                 await asyncio.sleep(self.latency_s)
-        else:
-            await asyncio.sleep(self.latency_s)
+        finally:
+            self.in_flight -= 1
         if outcome == "malformed":
             await self._send(writer, 200, b'{"id": "x", "choices": [{"message": ')
             return True
