@@ -69,7 +69,7 @@ def finished_ids(path: str | Path) -> set[str]:
     return done
 
 
-class _Writer:
+class JsonlWriter:
     """Appends one JSON line per record and flushes it to the OS at once, so a killed process
     loses nothing written; `fsync=True` also forces it to disk (safe from a machine crash too,
     at a few milliseconds per record).
@@ -140,7 +140,7 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     whole_calls(budget_per_item, ceiling=getattr(aligner, "max_budget", D.MAX_BUDGET), what="budget_per_item")
     todo_all = _items(items)
     path = Path(output)
-    writer = _Writer(path, fsync)  # the lock first: no other run may be reading the same finished ids
+    writer = JsonlWriter(path, fsync)  # the lock first: no other run may be reading the same finished ids
     seen = finished_ids(path)
     todo = [item for item in todo_all if item.id not in seen]
     report = BatchReport(skipped=len(todo_all) - len(todo))

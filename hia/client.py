@@ -32,6 +32,7 @@ from .errors import InputError
 from .goal import Goal
 from .policy import AsyncChatPolicy, ChatPolicy, Message
 from .profiles import ProfileStore
+from .spend import DailyLimits, UserSpend
 from .rewards.base import ReferenceRewardModel
 from .types import AlignmentResult
 
@@ -134,6 +135,7 @@ class _Wrapper:
         self._client = client
         self.pipeline = pipeline or build(Settings())
         self.profiles = profiles
+        self.limits = DailyLimits(profiles) if profiles is not None else None
         self.reference = reference or self.pipeline.reference
         # The pipeline's parts and settings, with any given here (optimizer=..., method=..., ...) on top.
         self.aligner_options = {**self.pipeline.aligner_options(), **aligner_options}
@@ -151,6 +153,16 @@ class _Wrapper:
         params.setdefault("max_tokens", params.pop("max_completion_tokens", D.POLICY_MAX_TOKENS))
         return params
 
+    def _limited(self, rest: Mapping[str, Any]) -> UserSpend | None:
+        """The spend limit of the request's user, when its profile has one (SpendLimitExceeded when
+        nothing is left today)."""
+        if self.limits is None or self.profiles is None or not rest.get("user"):
+            return None
+        profile = self.profiles.get(str(rest["user"]))
+        if profile is None or (profile.daily_calls is None and profile.daily_tokens is None):
+            return None
+        return UserSpend(profile, self.limits.budget_for(profile), self.limits)
+
     @staticmethod
     def _check_stream(rest: Mapping[str, Any]) -> None:
         if rest.get("stream"):
@@ -165,15 +177,18 @@ class _SyncCompletions:
     def create(self, **kwargs: Any) -> ChatCompletion:
         owner = self._owner
         request, rest = split_request(kwargs, owner.profiles)
+        spend = owner._limited(rest)
         if request is None:
-            return owner._client.chat.completions.create(**rest)
+            with UserSpend.passthrough(spend) as paid:
+                return paid(owner._client.chat.completions.create(**rest))
         owner._check_stream(rest)
         # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
         policy = ChatPolicy(rest["model"], client=owner._client.with_options(max_retries=0),
                             base_url=str(owner._client.base_url), **owner._policy_params(rest))
-        result = owner._loop.run(owner._aligner(policy).align(
-            request.prompt, request.goal, budget=request.budget, method=request.method,
-            objective=request.objective, messages=request.context))
+        with UserSpend.alignment(spend) as paid:
+            result = paid(owner._loop.run(owner._aligner(policy).align(
+                request.prompt, request.goal, method=request.method, objective=request.objective,
+                messages=request.context, **UserSpend.budget_of(spend, request.budget))))
         return to_completion(result, rest["model"])
 
 
@@ -184,14 +199,17 @@ class _AsyncCompletions:
     async def create(self, **kwargs: Any) -> ChatCompletion:
         owner = self._owner
         request, rest = split_request(kwargs, owner.profiles)
+        spend = owner._limited(rest)
         if request is None:
-            return await owner._client.chat.completions.create(**rest)
+            with UserSpend.passthrough(spend) as paid:
+                return paid(await owner._client.chat.completions.create(**rest))
         owner._check_stream(rest)
         policy = AsyncChatPolicy(rest["model"], client=owner._client.with_options(max_retries=0),
                                  base_url=str(owner._client.base_url), **owner._policy_params(rest))
-        result = await owner._aligner(policy).align(
-            request.prompt, request.goal, budget=request.budget, method=request.method,
-            objective=request.objective, messages=request.context)
+        with UserSpend.alignment(spend) as paid:
+            result = paid(await owner._aligner(policy).align(
+                request.prompt, request.goal, method=request.method, objective=request.objective,
+                messages=request.context, **UserSpend.budget_of(spend, request.budget)))
         return to_completion(result, rest["model"])
 
 

@@ -184,10 +184,10 @@ def test_cache_db_or_output_that_is_a_folder_or_not_sqlite(tmp_path):
 
 
 def test_second_batch_run_on_the_same_output(tmp_path):
-    from hia.batch import _Writer
+    from hia.batch import JsonlWriter
 
     out = tmp_path / "out.jsonl"
-    first = _Writer(out)
+    first = JsonlWriter(out)
     try:
         with pytest.raises(InputError, match=r"another run \(process \d+\) is writing"):
             asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,

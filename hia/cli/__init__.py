@@ -1,7 +1,7 @@
 """hia: align answers of black-box chat models to goals, and train the reward models it uses.
 
-One module per group of commands: align.py (`hia align`), train.py (`train-reference`,
-`calibrate`, `train-preference`), serve.py (`serve`, `profiles`).
+One module per group of commands: align.py (`hia align`), data.py (`batch`, `export-pairs`),
+train.py (`train-reference`, `calibrate`, `train-preference`), serve.py (`serve`, `profiles`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import warnings
 from typing import Sequence
 
 from ..errors import HiaError
-from . import align, serve, train
+from . import align, data, serve, train
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hia", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (align, train, serve):
+    for module in (align, data, train, serve):
         module.register(sub)
     args = parser.parse_args(argv)
     # Warnings (a goal the reference cannot judge, say) read as the tool's own notes, not tracebacks.

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from .. import _defaults as D
 from ..errors import HiaError
@@ -26,6 +27,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--profiles", help="profiles SQLite file (default: ~/.cache/hia/profiles.sqlite or $HIA_PROFILES_DB)")
     p.add_argument("--max-body-bytes", type=int, default=D.SERVE_MAX_BODY_BYTES,
                    help="larger request bodies are refused with 413 (default: %(default)s)")
+    p.add_argument("--trace", help="append every aligned request's whole result (no headers, no keys) to this JSONL "
+                                   "file, for hia export-pairs")
     p.add_argument("--request-timeout", type=float, default=D.SERVE_REQUEST_TIMEOUT_S,
                    help="seconds an aligned request may take before it gets 504 (default: %(default)s)")
     return p
@@ -44,7 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
             build(settings_from(args, eps), policy=eps.policy) as pipeline:
         proxy = ProxyServer(upstream_url=eps.policy.base_url, model=eps.policy.model, api_key=eps.policy.api_key,
                             host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline,
-                            max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout)
+                            max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout,
+                            trace=args.trace)
         proxy.listen()
         print(f"hia serving {eps.policy.model} at {proxy.base_url}"
               + (" (bearer token required)" if token else ""), file=sys.stderr)
@@ -61,6 +65,8 @@ def _add_profiles(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--goal", required=True)
     s.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET)
     s.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD)
+    s.add_argument("--daily-calls", type=int, help="the most policy calls this user may spend per UTC day (default: no limit)")
+    s.add_argument("--daily-tokens", type=int, help="the most tokens this user may spend per UTC day (default: no limit)")
     for name in ("show", "delete"):
         actions.add_parser(name).add_argument("user")
     actions.add_parser("list")
@@ -69,18 +75,28 @@ def _add_profiles(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _profiles(args: argparse.Namespace) -> int:
     from ..profiles import ProfileStore, profile_dict
+    from ..spend import utc_day
 
     with ProfileStore(args.db) as store:
+        def described(profile):  # the profile and what its user spent today
+            spent = store.spent(profile.user, utc_day(time.time()))
+            return {**profile_dict(profile), "spent_today": {"day": spent.day, "calls": spent.calls, "tokens": spent.tokens}}
+
         if args.action == "set":
-            print(json.dumps(profile_dict(store.set(args.user, args.goal, budget=args.budget, method=args.method))))
+            print(json.dumps(profile_dict(store.set(args.user, args.goal, budget=args.budget, method=args.method,
+                                                    daily_calls=args.daily_calls, daily_tokens=args.daily_tokens))))
         elif args.action == "show":
             profile = store.get(args.user)
             if profile is None:
                 raise HiaError(f"no profile for user {args.user!r}")
-            print(json.dumps(profile_dict(profile)))
+            print(json.dumps(described(profile)))
         elif args.action == "list":
             for profile in store.list():
-                print(f"{profile.user}\t{profile.goal}\tbudget {profile.budget}\t{profile.method}")
+                spent = described(profile)["spent_today"]
+                limit = "no limit" if profile.daily_calls is None else f"{spent['calls']}/{profile.daily_calls} calls today"
+                if profile.daily_tokens is not None:
+                    limit += f", {spent['tokens']}/{profile.daily_tokens} tokens"
+                print(f"{profile.user}\t{profile.goal}\tbudget {profile.budget}\t{profile.method}\t{limit}")
         elif args.action == "delete":
             if not store.delete(args.user):
                 raise HiaError(f"no profile for user {args.user!r}")

@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from .. import _defaults as D
 from ..client import AsyncAlignedClient, check_request, split_request
-from ..errors import InputError, redact
+from ..errors import HiaError, InputError, redact
 from ..search import METHODS
 from .errors import ProxyError, as_proxy_error, error_body, error_response
 from .streaming import stream_completion
@@ -61,6 +61,7 @@ class ProxyConfig:
     request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S
     ready_timeout_s: float = D.SERVE_READY_TIMEOUT_S
     stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S
+    trace: Any = None  # a hia.batch.JsonlWriter: one JSON line per aligned request, for `hia export-pairs`
 
     def authorised(self, header: str | None) -> bool:
         if not self.token:
@@ -152,6 +153,7 @@ class ProxyApp:
         async def endpoint(request: Request) -> Response:
             given = request.headers.get("x-request-id", "")
             request_id = given if _REQUEST_ID.match(given) else f"req-{uuid.uuid4().hex}"
+            request.state.request_id = request_id
             started = time.perf_counter()
             try:
                 if not self.config.authorised(request.headers.get("authorization")):
@@ -176,6 +178,16 @@ class ProxyApp:
         return error_response(ProxyError(exc.status_code, kind, message, code="not_found" if exc.status_code == 404
                                          else "method_not_allowed"), self.config.secrets,
                               headers={"X-Request-ID": f"req-{uuid.uuid4().hex}", **CLOSE})
+
+    def _trace(self, request: Request, kwargs: dict, result: Any, error: Exception | None = None) -> None:
+        """One line per aligned request in the trace file: the whole result, never a header or key."""
+        if self.config.trace is None or result is None:
+            return
+        record = {"id": request.state.request_id, "time": round(time.time(), 3), "user": kwargs.get("user"),
+                  "status": "ok" if error is None else "error", "result": result.to_dict()}
+        if error is not None:
+            record["error"] = {"type": type(error).__name__, "message": redact(str(error), self.config.secrets)}
+        self.config.trace.write(record)
 
     # -- routes -------------------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -208,10 +220,16 @@ class ProxyApp:
 
         async def complete() -> Any:
             try:
-                return await asyncio.wait_for(config.client.chat.completions.create(**kwargs), config.request_timeout_s)
+                completion = await asyncio.wait_for(config.client.chat.completions.create(**kwargs),
+                                                    config.request_timeout_s)
             except TimeoutError:
                 raise ProxyError(504, "timeout", f"the request did not finish within {config.request_timeout_s:g} s",
                                  code="timeout") from None
+            except HiaError as exc:
+                self._trace(request, kwargs, exc.result, error=exc)
+                raise
+            self._trace(request, kwargs, getattr(completion, "alignment", None))
+            return completion
 
         if body.get("stream"):
             async def as_dict() -> dict:

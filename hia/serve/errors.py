@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable
 
 import openai
 from starlette.responses import JSONResponse
 
 from ..errors import BudgetExhausted, EndpointError, GoalError, InputError, redact
+from ..spend import SpendLimitExceeded
 
 
 class ProxyError(Exception):
@@ -46,6 +48,9 @@ def as_proxy_error(exc: BaseException) -> ProxyError:
         return ProxyError(400, "invalid_request_error", "the request body is nested too deeply", code="invalid_json")
     if isinstance(exc, GoalError):
         return ProxyError(400, "invalid_request_error", str(exc), code="invalid_goal", param="goal")
+    if isinstance(exc, SpendLimitExceeded):
+        wait = max(1, int(exc.resets_at - time.time()))
+        return ProxyError(429, "budget_exceeded", str(exc), code="budget_exceeded", headers={"Retry-After": str(wait)})
     if isinstance(exc, BudgetExhausted):
         return ProxyError(429, "budget_exceeded", str(exc), code="budget_exceeded")
     if isinstance(exc, openai.APIStatusError):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -14,6 +15,7 @@ import uvicorn
 
 from .. import _defaults as D
 from .._chat import check_url
+from ..batch import JsonlWriter
 from ..client import AsyncAlignedClient, wrap
 from ..errors import InputError
 from ..profiles import ProfileStore
@@ -51,7 +53,8 @@ class ProxyServer:
                  port: int = 0, token: str | None = None, profiles: ProfileStore | None = None,
                  upstream_timeout_s: float = D.REQUEST_TIMEOUT_S, max_body_bytes: int = D.SERVE_MAX_BODY_BYTES,
                  request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S,
-                 stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S, **wrap_options: Any) -> None:
+                 stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S, trace: str | Path | None = None,
+                 **wrap_options: Any) -> None:
         if host not in LOOPBACK and not token:
             raise InputError(f"refusing to bind {host}: serving beyond this machine needs a bearer token "
                              "(set HIA_SERVE_TOKEN, or pass token=...)")
@@ -70,7 +73,8 @@ class ProxyServer:
         self.client: AsyncAlignedClient = wrap(upstream, profiles=profiles, **wrap_options)  # type: ignore[assignment]
         self.config = ProxyConfig(client=self.client, model=model, token=token, secrets=[api_key, token],
                                   max_body_bytes=int(max_body_bytes), request_timeout_s=float(request_timeout_s),
-                                  stream_keepalive_s=float(stream_keepalive_s))
+                                  stream_keepalive_s=float(stream_keepalive_s),
+                                  trace=JsonlWriter(Path(trace)) if trace is not None else None)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -127,6 +131,7 @@ class ProxyServer:
             self._server.run(sockets=[sock])
         finally:
             sock.close()
+            self.stop()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -135,6 +140,8 @@ class ProxyServer:
             self._thread.join(D.SERVE_STOP_TIMEOUT_S)
             self._thread = None
         self._server = None
+        if self.config.trace is not None:
+            self.config.trace.close()
 
     def __enter__(self) -> ProxyServer:
         return self.start()

@@ -240,8 +240,14 @@ def steady_answer(request: dict) -> str:
     return " ".join(["The answer is as follows, with some detail."] * 6)
 
 
+def varied_length(request: dict) -> str:
+    """Replies like a policy sampling at a high temperature: 8 to 120 plain words, set by the seed."""
+    seed = int(request.get("seed") or 0)
+    return " ".join(["The plant needs light and water."] * (1 + (seed * 7) % 20))
+
+
 RESPONDERS: dict[str, Callable[[dict], str] | None] = {
-    "filler": None, "rewrites": numbered_rewrites, "answer": steady_answer}
+    "filler": None, "rewrites": numbered_rewrites, "answer": steady_answer, "varied": varied_length}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,97 @@
+"""`hia batch` (align a JSONL file of items) and `hia export-pairs` (preference data from what
+batches and the proxy aligned)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .. import _defaults as D
+from ..build import build
+from ..errors import DataError, InputError
+from ..export import FORMATS, export_pairs
+from ..policy import ChatPolicy
+from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+
+
+def _add_batch(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("batch", help="align every item of a JSONL file, resumably",
+                       description="Align each line of ITEMS ({\"id\", \"prompt\", \"goal\"[, \"budget\", \"method\"]}) "
+                                   "and write one record per item to --out as it finishes. Run it again to finish the "
+                                   "rest: items already in --out are skipped.")
+    p.add_argument("items", type=Path, help="JSONL file of items")
+    p.add_argument("--out", type=Path, required=True, help="JSONL output (appended; resumed by id)")
+    p.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET, help="policy calls per item (default %(default)s)")
+    p.add_argument("--total-budget", type=int, help="policy calls for the whole batch, shared by its items")
+    p.add_argument("--concurrency", type=int, default=D.BATCH_CONCURRENCY)
+    p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
+    add_endpoint_args(p)
+    add_pipeline_args(p)
+    return p
+
+
+def read_items(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise InputError(f"items file {path} does not exist; give a JSONL file of {{\"id\", \"prompt\", \"goal\"}} lines")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        missing = [k for k in ("prompt", "goal") if not isinstance(item, dict) or k not in item]
+        if missing:
+            raise DataError(f"{path}:{number}: the item has no {' and no '.join(missing)}")
+        items.append(item)
+    if not items:
+        raise DataError(f"{path} holds no items")
+    return items
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from ..budget import Budget
+
+    items = read_items(args.items)
+    shared = Budget(args.total_budget) if args.total_budget is not None else None
+    with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
+            ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
+                       max_tokens=args.max_tokens) as policy, pipeline.aligner(policy) as aligner:
+        report = aligner.align_many(items, output=args.out, budget_per_item=args.budget, shared_budget=shared,
+                                    concurrency=args.concurrency)
+    print(f"{report.done} items aligned in this run ({report.failed} with an error), {report.skipped} already in "
+          f"{args.out}", file=sys.stderr)
+    return 0 if report.failed == 0 else 1
+
+
+def _add_export(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("export-pairs", help="preference data (DPO or KTO rows) from batch outputs and proxy traces",
+                       description="Read `hia batch` / align_many outputs and `hia serve --trace` files and write "
+                                   "rows TRL's DPOTrainer (prompt, chosen, rejected) or KTOTrainer (prompt, "
+                                   "completion, label) reads. DPO pairs are kept when their reward margin lies "
+                                   "between the reference's error and an easy ceiling.")
+    p.add_argument("inputs", nargs="+", type=Path, help="batch outputs or proxy traces (JSONL)")
+    p.add_argument("--format", choices=FORMATS, default="dpo")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--min-margin", type=float, default=D.PAIR_MIN_MARGIN,
+                   help="DPO: drop pairs closer than this in reward (default %(default)s: the reference's error)")
+    p.add_argument("--max-margin", type=float, default=D.PAIR_MAX_MARGIN,
+                   help="DPO: drop pairs further apart than this (default %(default)s: easy pairs)")
+    return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    summary = export_pairs(args.inputs, args.out, format=args.format, min_margin=args.min_margin,
+                           max_margin=args.max_margin)
+    for line in summary.lines():
+        print(line)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_batch(sub).set_defaults(run=_batch)
+    _add_export(sub).set_defaults(run=_export)
