@@ -18,6 +18,7 @@ Online learning is off, so no answer teaches the heuristic used for another.
 from __future__ import annotations
 
 import argparse
+import json
 import asyncio
 import random
 from pathlib import Path
@@ -57,12 +58,24 @@ def items(data: Path, count: int, max_words: int, attributes: list[str], seed: i
     return out
 
 
+def write_batch_items(bench: list[BenchItem], path: Path) -> None:
+    """The benchmark's items as `hia batch` reads them: id, prompt and the goal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for item in bench:
+            f.write(json.dumps({"id": item.id, "prompt": item.prompt, "goal": str(item.goals["trained"])}) + "\n")
+    print(f"wrote {len(bench)} items to {path}")
+
+
 async def main(args: argparse.Namespace) -> None:
     store = Cache()  # the scores the references give, kept for the run
     trained = build_reference(Settings(reference="attributes", reference_file=args.reference_file), store)
     exact = build_reference(Settings(reference="exact"), store)
     attributes = [a for a in judgeable(trained) if a in exact.attributes]
     bench = items(args.data, args.items, args.max_prompt_words, attributes, args.seed)
+    if args.items_out:  # the same items as a `hia batch` file, and nothing run
+        write_batch_items(bench, args.items_out)
+        return
     plan = Plan(args.methods, args.budgets, args.bon_budgets, args.its_hub_budget,
                 {"trained": trained, "exact": exact})
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +95,7 @@ if __name__ == "__main__":
     add_run_args(parser, items=ITEMS, max_prompt_words=MAX_PROMPT_WORDS, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--reference-file", type=Path, help="the trained attribute model (default: the shipped one)")
     parser.add_argument("--heuristic-file", type=Path, help="a learned heuristic from `hia calibrate` (default: zero-shot)")
+    parser.add_argument("--items-out", type=Path, help="write the items as a `hia batch` JSONL file and stop")
     args = parser.parse_args()
     apply_defaults(args)
     asyncio.run(main(args))

@@ -95,6 +95,7 @@ EMBEDDING_CACHE_SIZE = 50_000  # embeddings kept in memory per Embedder
 
 # Batches and the proxy
 BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many
+ALLOCATION_PATIENCE = 2  # align_many(total_budget=): extra calls in a row without a better answer before an item stops
 SERVE_PORT = 8000
 SERVE_MAX_BODY_BYTES = 4 * 1024 * 1024  # larger request bodies get 413, before they are read whole
 SERVE_BODY_TIMEOUT_S = 30.0  # a client that has not sent its whole body by then gets 408

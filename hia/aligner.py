@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from pathlib import Path
@@ -126,8 +127,13 @@ class AsyncAligner:
         method: str | None = None,
         objective: str | None = None,
         messages: Sequence[Message] = (),
+        resume: AlignmentResult | None = None,
     ) -> AlignmentResult:
         """Spend at most `budget` policy calls and return the answer that best meets `goal`.
+
+        `resume` continues an earlier alignment of the same prompt and goal with `budget` more
+        calls: its candidates and answers are kept, the search goes on from its best answers, and
+        the result returned is that same object, extended (its `budget` is the sum).
 
         `messages` (a system prompt, earlier turns) go before the candidate prompt in every call.
         `budget` may be a Budget shared with other alignments; this one then draws at most
@@ -148,7 +154,14 @@ class AsyncAligner:
         objective_name = objective or self.objective
         search = make_search(method, self.search_options)
         filtered = search.uses_filters
-        result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=allowed.total, objective=objective_name)
+        if resume is not None:
+            if resume.prompt != prompt or resume.goal != goal or resume.method != method:
+                raise InputError("resume= continues an alignment of the same prompt, goal and method; got another")
+            result = resume
+            result.budget += allowed.total
+        else:
+            result = AlignmentResult(prompt=prompt, goal=goal, method=method, budget=allowed.total,
+                                     objective=objective_name)
         ctx = SearchContext(
             prompt=prompt, goal=goal, budget=allowed, objective=get_objective(objective_name),
             policy=self._policy_fn, optimizer=self.optimizer, reference=self.reference,
@@ -156,6 +169,8 @@ class AsyncAligner:
             embedder=self.embedder if filtered else None,  # type: ignore[arg-type]
             result=result, filters=self.filters, context_messages=list(messages), base_seed=self.seed,
             online_learning=self.online_learning,
+            # Call i of the alignment uses seed base_seed + i; a resumed one goes on from its last.
+            seeds=itertools.count(len(result.candidates)),
         )
         start = time.perf_counter()
         try:
@@ -164,7 +179,7 @@ class AsyncAligner:
             exc.result = result  # the work paid for so far stays reachable
             raise
         finally:
-            result.usage.wall_seconds = time.perf_counter() - start
+            result.usage.wall_seconds += time.perf_counter() - start
         best = steps.best(ctx)
         answered = result.evaluated
         if best:
@@ -183,13 +198,16 @@ class AsyncAligner:
         return result
 
     async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
-                         shared_budget: Budget | None = None, concurrency: int = D.BATCH_CONCURRENCY,
-                         progress: bool = True, fsync: bool = False) -> "BatchReport":
-        """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch)."""
+                         shared_budget: Budget | None = None, total_budget: int | None = None,
+                         concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True,
+                         fsync: bool = False) -> "BatchReport":
+        """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch).
+        `total_budget` spends one budget over the whole batch where it pays (see hia.allocation)."""
         from .batch import align_many
 
         return await align_many(self, items, output=output, budget_per_item=budget_per_item,
-                                shared_budget=shared_budget, concurrency=concurrency, progress=progress, fsync=fsync)
+                                shared_budget=shared_budget, total_budget=total_budget, concurrency=concurrency,
+                                progress=progress, fsync=fsync)
 
 
 class Aligner:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import _defaults as D
+from .allocation import ItemState, allocate
 from .budget import Budget, whole_calls
 from .errors import InputError
 from .goal import Goal
@@ -125,13 +126,22 @@ def _lock(path: Path) -> Any:
 
 async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,
                      budget_per_item: int = D.DEFAULT_BUDGET, shared_budget: Budget | None = None,
-                     concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True, fsync: bool = False) -> BatchReport:
+                     total_budget: int | None = None, concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True,
+                     fsync: bool = False) -> BatchReport:
     """Align every item not yet in `output`, at most `concurrency` at a time.
 
     Each item may spend its own budget (`budget` in the item, else `budget_per_item`). With a
     `shared_budget`, that is an allowance drawn from it: the whole batch never spends more than
     the shared total, and no item can take another's share. An item that got no call at all is
-    recorded as an error (BudgetExhausted), never as `ok`."""
+    recorded as an error (BudgetExhausted), never as `ok`.
+
+    With `total_budget`, the batch's calls are not split evenly but spent where they pay (see
+    hia.allocation): a first answer for every item, then more calls for the items still off
+    their goal and improving. Each record then says how many calls its item got and why."""
+    if total_budget is not None:
+        total_budget = whole_calls(total_budget, ceiling=None, what="total_budget")
+        if shared_budget is not None:
+            raise InputError("give total_budget (spent where it pays) or shared_budget (split evenly), not both")
     if isinstance(budget_per_item, Budget):
         raise InputError("budget_per_item is each item's allowance, a whole number; pass a Budget shared by the "
                          "whole batch as shared_budget=")
@@ -173,8 +183,28 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
             if bar is not None:
                 bar.update(1)
 
+    def finished(state: ItemState) -> None:
+        record: dict[str, Any] = {"id": state.item.id}
+        if state.error is None and state.result is not None:
+            record.update(status="ok", result=state.result.to_dict())
+        else:
+            error = state.error
+            partial = getattr(error, "result", None)
+            record.update(status="error", error={"type": type(error).__name__, "message": str(error)},
+                          result=partial.to_dict() if partial is not None else None)
+            report.failed += 1
+        record["allocation"] = {"calls": state.calls, "why": state.done}
+        writer.write(record)
+        report.records.append(record)
+        report.done += 1
+        if bar is not None:
+            bar.update(1)
+
     try:
-        await asyncio.gather(*(one(item) for item in todo))
+        if total_budget is not None:
+            await allocate(aligner, todo, total_budget, finished, concurrency=concurrency)
+        else:
+            await asyncio.gather(*(one(item) for item in todo))
     finally:
         writer.close()
         if bar is not None:

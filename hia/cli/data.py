@@ -24,7 +24,11 @@ def _add_batch(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("items", type=Path, help="JSONL file of items")
     p.add_argument("--out", type=Path, required=True, help="JSONL output (appended; resumed by id)")
     p.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET, help="policy calls per item (default %(default)s)")
-    p.add_argument("--total-budget", type=int, help="policy calls for the whole batch, shared by its items")
+    p.add_argument("--total-budget", type=int,
+                   help="policy calls for the whole batch: a first answer for every item, then more calls for the "
+                        "items still off their goal and improving (each record says how many and why)")
+    p.add_argument("--split-evenly", action="store_true",
+                   help="with --total-budget: each item draws at most --budget calls from it instead")
     p.add_argument("--concurrency", type=int, default=D.BATCH_CONCURRENCY)
     p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
     add_endpoint_args(p)
@@ -56,12 +60,16 @@ def _batch(args: argparse.Namespace) -> int:
     from ..budget import Budget
 
     items = read_items(args.items)
-    shared = Budget(args.total_budget) if args.total_budget is not None else None
+    if args.split_evenly and args.total_budget is None:
+        raise InputError("--split-evenly splits a --total-budget; give one")
+    even = args.total_budget is not None and args.split_evenly
+    shared = Budget(args.total_budget) if even else None
+    total = args.total_budget if not even else None
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
             ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
                        max_tokens=args.max_tokens) as policy, pipeline.aligner(policy) as aligner:
         report = aligner.align_many(items, output=args.out, budget_per_item=args.budget, shared_budget=shared,
-                                    concurrency=args.concurrency)
+                                    total_budget=total, concurrency=args.concurrency)
     print(f"{report.done} items aligned in this run ({report.failed} with an error), {report.skipped} already in "
           f"{args.out}", file=sys.stderr)
     return 0 if report.failed == 0 else 1

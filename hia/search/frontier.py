@@ -30,10 +30,16 @@ class FrontierSearch(Search):
     pool: int = 1  # rewrites asked of the optimizer per frontier prompt per round
 
     async def run(self, ctx: SearchContext) -> None:
-        root = steps.add_root(ctx)
-        frontier = await self.start(ctx, root)
+        if ctx.result.candidates:  # resumed: go on from the best answers so far
+            root = ctx.result.candidates[0]
+            frontier = steps.best(ctx)[: self.width] or [root]
+            first_round = max(c.round for c in ctx.result.candidates) + 1
+        else:
+            root = steps.add_root(ctx)
+            frontier = await self.start(ctx, root)
+            first_round = 1
         empty_rounds = 0
-        for round in itertools.count(1):
+        for round in itertools.count(first_round):
             k = min(ctx.budget.remaining, len(frontier) * self.expansions)
             if k <= 0 or empty_rounds >= D.MAX_EMPTY_ROUNDS:
                 break

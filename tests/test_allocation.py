@@ -1,0 +1,107 @@
+"""One budget for a whole dataset: calls go to the items still off their goal and improving,
+never past the total, and every record says how many calls its item got and why."""
+
+import asyncio
+import json
+
+import pytest
+
+from hia import AsyncAligner, AsyncChatPolicy, ExactReference, InputError, TemplateOptimizer
+from tests.support.loopback import LoopbackServer
+
+
+def answer_by_topic(request: dict) -> str:
+    """A policy whose answer length depends on the question: 'easy' and 'stuck' questions always get
+    the same 10 words; 'growing' ones get 8 more words with every call (the seed counts the calls)."""
+    text = str(request["messages"][-1]["content"])
+    if "growing" in text:
+        return " ".join(["Water the basil when dry."] * (1 + 2 * (int(request.get("seed") or 0) % 25)))
+    return "Keep it in a sunny window and water it often."
+
+
+ITEMS = ([{"id": f"easy{i}", "prompt": f"easy question {i}?", "goal": "verbosity=0"} for i in range(4)]
+         + [{"id": f"stuck{i}", "prompt": f"stuck question {i}?", "goal": "verbosity=4"} for i in range(2)]
+         + [{"id": f"growing{i}", "prompt": f"growing question {i}?", "goal": "verbosity=3"} for i in range(2)])
+
+
+def run(tmp_path, name, method, **budget):
+    with LoopbackServer(responder=answer_by_topic) as upstream:
+        aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
+                               optimizer=TemplateOptimizer(), method=method)
+        report = asyncio.run(aligner.align_many(ITEMS, output=tmp_path / name, progress=False, **budget))
+        calls = len(upstream.requests)
+    records = {r["id"]: r for r in map(json.loads, (tmp_path / name).read_text().splitlines())}
+    return report, records, calls
+
+
+@pytest.mark.parametrize("method", ["best_of_n", "hia"])
+def test_the_total_is_spent_where_it_pays_and_never_exceeded(tmp_path, method):
+    report, records, calls = run(tmp_path, "out.jsonl", method, total_budget=24)
+    assert sorted(records) == sorted(i["id"] for i in ITEMS) and report.failed == 0
+    assert calls <= 24 and sum(r["allocation"]["calls"] for r in records.values()) == calls
+    for i in range(4):  # met at once: one call, no more
+        assert records[f"easy{i}"]["allocation"] == {"calls": 1, "why": "goal met after 1 call"}
+    for i in range(2):  # never improves: stopped after the patience, not fed the rest
+        stuck = records[f"stuck{i}"]["allocation"]
+        assert stuck["calls"] == 3 and "unlikely to improve" in stuck["why"]
+    growing = [records[f"growing{i}"]["allocation"] for i in range(2)]
+    # The items still improving got the calls the others did not need, until they met their goal.
+    assert all(g["calls"] >= 2 and g["why"].startswith("goal met") for g in growing)
+    for r in records.values():
+        assert r["status"] == "ok" and r["result"]["usage"]["policy_calls"] == r["allocation"]["calls"]
+
+
+def test_an_even_split_of_the_same_total_feeds_every_item_alike(tmp_path):
+    _, records, calls = run(tmp_path, "even.jsonl", "best_of_n", budget_per_item=3)
+    assert calls == 24 and {r["result"]["usage"]["policy_calls"] for r in records.values()} == {3}
+
+
+def test_a_total_smaller_than_the_items_leaves_the_rest_recorded_as_budget_exhausted(tmp_path):
+    report, records, calls = run(tmp_path, "small.jsonl", "best_of_n", total_budget=5)
+    assert calls == 5 and len(records) == len(ITEMS) and report.failed == 3
+    exhausted = [r for r in records.values() if r["status"] == "error"]
+    assert all(r["error"]["type"] == "BudgetExhausted" and r["allocation"]["calls"] == 0 for r in exhausted)
+
+
+def test_total_budget_and_shared_budget_are_not_given_together(tmp_path):
+    from hia import Budget
+
+    aligner = AsyncAligner(lambda prompt: "x", ExactReference())
+    with pytest.raises(InputError, match="not both"):
+        asyncio.run(aligner.align_many(ITEMS, output=tmp_path / "x.jsonl", total_budget=4, shared_budget=Budget(4),
+                                       progress=False))
+    with pytest.raises(InputError, match="total_budget"):
+        asyncio.run(aligner.align_many(ITEMS, output=tmp_path / "x.jsonl", total_budget=0, progress=False))
+
+
+def test_resume_continues_an_alignment_with_new_seeds_and_keeps_what_was_paid(tmp_path):
+    with LoopbackServer(responder=answer_by_topic) as upstream:
+        aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
+                               optimizer=TemplateOptimizer())
+        first = asyncio.run(aligner.align("growing question?", "verbosity=2", budget=2))
+        answers = [c.evaluation.response for c in first.evaluated]
+        more = asyncio.run(aligner.align("growing question?", "verbosity=2", budget=2, resume=first))
+        with pytest.raises(InputError, match="same prompt"):
+            asyncio.run(aligner.align("another question?", "verbosity=2", budget=1, resume=first))
+    assert more is first and more.budget == 4 and more.usage.policy_calls == 4 == len(upstream.requests)
+    assert [c.evaluation.response for c in more.evaluated][:2] == answers  # kept
+    seeds = [r["seed"] for r in upstream.requests]
+    assert len(set(seeds)) == 4  # every call a new sample
+    assert max(c.round for c in more.candidates) > max(c.round for c in more.candidates[: len(answers) + 1])
+
+
+def test_batch_command_spends_a_total_budget_where_it_pays(tmp_path):
+    import subprocess
+    import sys
+
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps(i) + "\n" for i in ITEMS))
+    with LoopbackServer(responder=answer_by_topic) as upstream:
+        out = subprocess.run([sys.executable, "-m", "hia.cli", "batch", str(items), "--out", str(tmp_path / "o.jsonl"),
+                              "--base-url", upstream.base_url, "--model", "m", "--method", "best_of_n", "--reference",
+                              "exact", "--total-budget", "24"], capture_output=True, text=True, timeout=300)
+        calls = len(upstream.requests)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert calls <= 24 and len(records) == len(ITEMS)
+    assert sorted(r["allocation"]["calls"] for r in records if r["id"].startswith("easy")) == [1, 1, 1, 1]
