@@ -119,13 +119,13 @@ async def read_json(request: Request, limit: int, timeout_s: float) -> dict:
     return body
 
 
-def usage_headers(completion: Any, budget: int | None) -> dict[str, str]:
+def usage_headers(completion: Any) -> dict[str, str]:
     """hia's spend on one aligned request, as response headers."""
     result = getattr(completion, "alignment", None)
     if result is None:
         return {}
     return {"X-HIA-Policy-Calls": str(result.usage.policy_calls), "X-HIA-Optimizer-Calls": str(result.usage.optimizer_calls),
-            "X-HIA-Budget": str(budget), "X-HIA-Method": str(result.method)}
+            "X-HIA-Budget": str(result.budget), "X-HIA-Method": str(result.method)}
 
 
 class ProxyApp:
@@ -242,4 +242,4 @@ class ProxyApp:
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         completion = await complete()
         return JSONResponse(completion.model_dump(exclude_none=True),
-                            headers=usage_headers(completion, aligned.budget if aligned else None))
+                            headers=usage_headers(completion))
