@@ -153,7 +153,7 @@ class _Wrapper:
         params.setdefault("max_tokens", params.pop("max_completion_tokens", D.POLICY_MAX_TOKENS))
         return params
 
-    def _limited(self, rest: Mapping[str, Any]) -> UserSpend | None:
+    def user_spend(self, rest: Mapping[str, Any]) -> UserSpend | None:
         """The spend limit of the request's user, when its profile has one (SpendLimitExceeded when
         nothing is left today)."""
         if self.limits is None or self.profiles is None or not rest.get("user"):
@@ -177,7 +177,7 @@ class _SyncCompletions:
     def create(self, **kwargs: Any) -> ChatCompletion:
         owner = self._owner
         request, rest = split_request(kwargs, owner.profiles)
-        spend = owner._limited(rest)
+        spend = owner.user_spend(rest)
         if request is None:
             with UserSpend.passthrough(spend) as paid:
                 return paid(owner._client.chat.completions.create(**rest))
@@ -199,7 +199,7 @@ class _AsyncCompletions:
     async def create(self, **kwargs: Any) -> ChatCompletion:
         owner = self._owner
         request, rest = split_request(kwargs, owner.profiles)
-        spend = owner._limited(rest)
+        spend = owner.user_spend(rest)
         if request is None:
             with UserSpend.passthrough(spend) as paid:
                 return paid(await owner._client.chat.completions.create(**rest))

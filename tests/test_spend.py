@@ -109,3 +109,14 @@ def test_profiles_command_sets_a_limit_and_shows_the_days_spend(tmp_path):
     assert "7/40 calls today" in run("list").stdout
     bad = run("set", "ana", "--goal", "verbosity=1", "--daily-calls", "0")
     assert bad.returncode != 0 and "daily_calls" in bad.stderr
+
+
+def test_a_streamed_request_past_the_limit_gets_a_429_not_a_stream(tmp_path):
+    with LoopbackServer() as upstream, ProfileStore(tmp_path / "p.sqlite") as store:
+        store.set("ana", "verbosity=1", budget=1, method="best_of_n", daily_calls=1)
+        with ProxyServer(upstream_url=upstream.base_url, model="m", profiles=store, optimizer=TemplateOptimizer()) as p:
+            client = openai.OpenAI(base_url=p.base_url, api_key="x", max_retries=0)
+            assert client.chat.completions.create(model="m", messages=MESSAGES, user="ana", max_tokens=2).choices
+            with pytest.raises(openai.RateLimitError):
+                client.chat.completions.create(model="m", messages=MESSAGES, user="ana", max_tokens=2, stream=True)
+        assert len(upstream.requests) == 1

@@ -214,9 +214,10 @@ class ProxyApp:
         kwargs = chat_kwargs(body, {k.lower(): v for k, v in request.headers.items()}, config.model)
         check_request(kwargs)
         # Refuse a bad goal, budget or method now, as a 400, rather than inside a stream already begun.
-        aligned, _ = split_request(kwargs, config.client.profiles)
+        aligned, rest = split_request(kwargs, config.client.profiles)
         if aligned is not None and aligned.method is not None and aligned.method not in METHODS:
             raise InputError(f"unknown method {aligned.method!r}; choose one of {', '.join(METHODS)}")
+        config.client.user_spend(rest)  # a user past its daily limit gets 429 now, even on a stream
 
         async def complete() -> Any:
             try:
