@@ -75,7 +75,11 @@ def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
         yield Endpoints(Endpoint(args.base_url, args.model, api_key), optimizer)
         return
     from ..local import LocalModels
+    from ..rewards.embeddings import preload
+    from ..search import make_search
 
+    if make_search(getattr(args, "method", None) or D.DEFAULT_METHOD).uses_filters:
+        preload()  # HIA's filters need the embedding model: load it while the servers start
     print("starting the embedded local models ...", file=sys.stderr)
     choice = "template" if args.optimizer == "template" else D.EMBEDDED_OPTIMIZER
     if choice == "template" and args.optimizer == "llm":

@@ -55,8 +55,14 @@ class Embedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._model: Any = None
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self.encoded_texts = 0  # how many texts went through the model (cache misses)
         self.store = store  # an optional hia.cache.Cache (e.g. SQLite) that outlives the run
+
+    def load(self) -> Any:
+        """The model, loaded on first use (thread-safe: one load however many threads ask)."""
+        with self._load_lock:
+            return self._load()
 
     def _load(self) -> Any:
         if self._model is None:
@@ -84,7 +90,7 @@ class Embedder:
                 missing = [k for k in missing if k not in self._cache]
             if missing:
                 by_key = dict(zip(keys, texts))
-                vectors = self._load().encode(
+                vectors = self.load().encode(
                     [by_key[k] for k in missing], batch_size=self.batch_size,
                     normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
                 )
@@ -106,6 +112,14 @@ class Embedder:
 
 _shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
+
+
+def preload(model: str | None = None) -> threading.Thread:
+    """Load the shared embedding model in a background thread, so a cold start loads it while the
+    local servers start instead of in the first alignment's filter stage."""
+    thread = threading.Thread(target=shared_embedder(model).load, name="hia-embedder-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def shared_embedder(model: str | None = None) -> Embedder:
