@@ -70,8 +70,8 @@ class DailyLimits:
             return None
         key = (profile.user, day, profile.daily_calls)  # a changed limit starts a new count from what was spent
         with self._lock:
-            for old in [k for k in self._budgets if k[0] == profile.user and k != key]:
-                del self._budgets[old]
+            for old in [k for k in self._budgets if k[1] != day or (k[0] == profile.user and k != key)]:
+                del self._budgets[old]  # past days, and this user's count under an older limit
             budget = self._budgets.get(key)
             if budget is None:
                 left = profile.daily_calls - spent.calls
