@@ -171,3 +171,20 @@ def test_any_helpsteer2_file_gives_items(tmp_path):
     assert len(items) == 8 and not any(is_dev_prompt(item.prompt) for item in items)
     assert all(set(item.goals["exact"].targets) <= {"complexity", "verbosity"} for item in items)
     assert {tuple(item.goals["trained"].targets.values()) for item in items} <= {(1.0,), (2.0,), (0.0,), (1.0, 0.0), (2.0, 2.0)}
+
+
+def test_dataset_budget_compares_both_allocations_at_the_same_total(tmp_path):
+    import pytest
+
+    if not SHARED.is_file():
+        pytest.skip("shared HelpSteer data not present")
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dataset_budget.py"), "--items", "2", "--per-item",
+                          "2", "--max-tokens", "32", "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=900, cwd=ROOT / "benchmarks")
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((tmp_path / "dataset_budget.json").read_text())
+    assert report["items"] == 2 and report["total_calls"] == 4
+    assert report["calls"]["even"] == 2.0 and report["calls"]["adaptive"] <= 2.0  # never past the same total
+    assert sum(report["adaptive_calls_per_item"]) <= 4 and sum(report["adaptive_why"].values()) == 2
+    for name in ("euclidean", "goal_met"):
+        assert set(report[name]) == {"even", "adaptive", "adaptive - even"}
