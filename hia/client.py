@@ -32,8 +32,8 @@ from .errors import InputError
 from .goal import Goal
 from .policy import AsyncChatPolicy, ChatPolicy, Message
 from .profiles import ProfileStore
-from .spend import DailyLimits, UserSpend
 from .rewards.base import ReferenceRewardModel
+from .spend import DailyLimits, UserSpend
 from .types import AlignmentResult
 
 HIA_KEYS = ("goal", "budget", "method", "objective")
