@@ -15,7 +15,7 @@ from .errors import BudgetExhausted, HiaError, InputError, UnjudgeableGoalWarnin
 from .goal import Goal
 from .objectives import get_objective
 from .optimizer import PromptOptimizer, TemplateOptimizer
-from .policy import Message, as_policy_fn
+from .policy import Message, PolicyFn, as_policy_fn
 from .rewards.base import HeuristicRewardModel, ReferenceRewardModel
 from .rewards.embeddings import Embedder, shared_embedder
 from .rewards.heuristic import ZeroShotHeuristic
@@ -90,7 +90,7 @@ class AsyncAligner:
         max_budget: int = D.MAX_BUDGET,
     ) -> None:
         self.policy = policy
-        self._policy_fn = as_policy_fn(policy)
+        self.policy_fn: PolicyFn = as_policy_fn(policy)  # what the searches await; align_many wraps it
         self.reference = reference
         self.optimizer = optimizer or TemplateOptimizer()
         self._heuristic = heuristic
@@ -128,12 +128,15 @@ class AsyncAligner:
         objective: str | None = None,
         messages: Sequence[Message] = (),
         resume: AlignmentResult | None = None,
+        policy: PolicyFn | None = None,
     ) -> AlignmentResult:
         """Spend at most `budget` policy calls and return the answer that best meets `goal`.
 
         `resume` continues an earlier alignment of the same prompt and goal with `budget` more
         calls: its candidates and answers are kept, the search goes on from its best answers, and
-        the result returned is that same object, extended (its `budget` is the sum).
+        the result returned is that same object, extended (its `budget` is the sum). `policy`
+        replaces the aligner's policy function for this alignment only (align_many passes one
+        that journals every answer).
 
         `messages` (a system prompt, earlier turns) go before the candidate prompt in every call.
         `budget` may be a Budget shared with other alignments; this one then draws at most
@@ -164,7 +167,7 @@ class AsyncAligner:
                                      objective=objective_name)
         ctx = SearchContext(
             prompt=prompt, goal=goal, budget=allowed, objective=get_objective(objective_name),
-            policy=self._policy_fn, optimizer=self.optimizer, reference=self.reference,
+            policy=policy or self.policy_fn, optimizer=self.optimizer, reference=self.reference,
             heuristic=self.heuristic if filtered else self._heuristic,
             embedder=self.embedder if filtered else None,  # type: ignore[arg-type]
             result=result, filters=self.filters, context_messages=list(messages), base_seed=self.seed,

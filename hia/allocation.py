@@ -47,9 +47,11 @@ class ItemState:
 
 
 async def allocate(aligner: Any, items: list[Any], total: int, finish: Callable[[ItemState], Awaitable[None] | None], *,
-                   concurrency: int = D.BATCH_CONCURRENCY, patience: int = D.ALLOCATION_PATIENCE) -> Budget:
+                   concurrency: int = D.BATCH_CONCURRENCY, patience: int = D.ALLOCATION_PATIENCE,
+                   policy_of: Callable[[Any], dict[str, Any]] = lambda item: {}) -> Budget:
     """Spend `total` policy calls over `items` as the module describes; `finish(state)` is called
-    once per item, as soon as its outcome is final. Returns the shared Budget (to read what was spent)."""
+    once per item, as soon as its outcome is final; `policy_of(item)` gives extra align() keywords
+    (the journaling policy). Returns the shared Budget (to read what was spent)."""
     shared = Budget(total)
     gate = asyncio.Semaphore(concurrency)
     states = [ItemState(item) for item in items]
@@ -59,7 +61,8 @@ async def allocate(aligner: Any, items: list[Any], total: int, finish: Callable[
             before = state.reward
             try:
                 state.result = await aligner.align(state.item.prompt, state.item.goal, budget=shared, allowance=1,
-                                                   method=state.item.method, resume=state.result)
+                                                   method=state.item.method, resume=state.result,
+                                                   **policy_of(state.item))
             except HiaError as exc:
                 if state.result is None and exc.result is not None and exc.result.evaluated:
                     state.result = exc.result  # failed, but with answers paid for: keep them

@@ -4,9 +4,12 @@ Each item's outcome is appended to the output file the moment it finishes (`"sta
 with the whole result, or `"status": "error"` with the typed error and any work already paid
 for), and flushed, so a batch that is killed loses nothing that finished (`fsync=True` guards
 against a machine crash as well). Run again with the same output file and it skips the items
-already recorded. What a kill does lose: the calls in flight, whose items had not finished;
-those items are aligned again on the rerun, and their calls paid again (at most `concurrency`
-items' worth). One run at a time may write an output file (an advisory lock refuses a second).
+already recorded. Every policy answer is also journaled the moment it arrives
+(`<output>.answers.jsonl`, hia.journal), before its item is finished: the rerun replays an
+unfinished item's search, and the calls it had already paid for get their journaled answers
+back instead of being paid again. What a kill does lose: the calls in flight at that moment
+(sent, not yet answered), at most `concurrency` items' worth. One run at a time may write an
+output file (an advisory lock refuses a second).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .allocation import ItemState, allocate
 from .budget import Budget, whole_calls
 from .errors import InputError
 from .goal import Goal
+from .journal import AnswerJournal
 
 
 @dataclass
@@ -161,52 +165,54 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
 
         bar = tqdm(total=len(todo_all), initial=report.skipped, unit="item", desc="aligning")
 
-    async def one(item: Item) -> None:
-        async with gate:
-            record: dict[str, Any] = {"id": item.id}
-            try:
-                own = item.budget or budget_per_item
-                if shared_budget is not None:
-                    result = await aligner.align(item.prompt, item.goal, budget=shared_budget, allowance=own,
-                                                 method=item.method)
-                else:
-                    result = await aligner.align(item.prompt, item.goal, budget=own, method=item.method)
-                record.update(status="ok", result=result.to_dict())
-            except Exception as exc:  # noqa: BLE001 - every item gets an outcome, whatever went wrong
-                partial = getattr(exc, "result", None)
-                record.update(status="error", error={"type": type(exc).__name__, "message": str(exc)},
-                              result=partial.to_dict() if partial is not None else None)
-                report.failed += 1
-            writer.write(record)
-            report.records.append(record)
-            report.done += 1
-            if bar is not None:
-                bar.update(1)
+    # Answers are journaled as they arrive, before their item is recorded: a rerun after a kill
+    # replays them instead of paying again (hia.journal).
+    base_policy = getattr(aligner, "policy_fn", None)
+    journal = AnswerJournal(path.with_name(path.name + ".answers.jsonl"), fsync) if base_policy else None
 
-    def finished(state: ItemState) -> None:
-        record: dict[str, Any] = {"id": state.item.id}
-        if state.error is None and state.result is not None:
-            record.update(status="ok", result=state.result.to_dict())
+    def policy_of(item: Item) -> dict[str, Any]:
+        return {"policy": journal.policy_for(item.id, base_policy)} if journal is not None else {}
+
+    def record(item: Item, result: Any, error: Exception | None, **extra: Any) -> None:
+        entry: dict[str, Any] = {"id": item.id}
+        if error is None and result is not None:
+            entry.update(status="ok", result=result.to_dict())
         else:
-            error = state.error
             partial = getattr(error, "result", None)
-            record.update(status="error", error={"type": type(error).__name__, "message": str(error)},
-                          result=partial.to_dict() if partial is not None else None)
+            entry.update(status="error", error={"type": type(error).__name__, "message": str(error)},
+                         result=partial.to_dict() if partial is not None else None)
             report.failed += 1
-        record["allocation"] = {"calls": state.calls, "why": state.done}
-        writer.write(record)
-        report.records.append(record)
+        entry.update(extra)
+        writer.write(entry)
+        report.records.append(entry)
         report.done += 1
         if bar is not None:
             bar.update(1)
 
+    async def one(item: Item) -> None:
+        async with gate:
+            own = item.budget or budget_per_item
+            budget: dict[str, Any] = {"budget": shared_budget, "allowance": own} if shared_budget is not None \
+                else {"budget": own}
+            try:
+                result = await aligner.align(item.prompt, item.goal, method=item.method, **budget, **policy_of(item))
+            except Exception as exc:  # noqa: BLE001 - every item gets an outcome, whatever went wrong
+                record(item, None, exc)
+                return
+            record(item, result, None)
+
+    def finished(state: ItemState) -> None:
+        record(state.item, state.result, state.error, allocation={"calls": state.calls, "why": state.done})
+
     try:
         if total_budget is not None:
-            await allocate(aligner, todo, total_budget, finished, concurrency=concurrency)
+            await allocate(aligner, todo, total_budget, finished, concurrency=concurrency, policy_of=policy_of)
         else:
             await asyncio.gather(*(one(item) for item in todo))
     finally:
         writer.close()
+        if journal is not None:
+            journal.close()
         if bar is not None:
             bar.close()
     return report

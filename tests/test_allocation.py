@@ -105,3 +105,43 @@ def test_batch_command_spends_a_total_budget_where_it_pays(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert calls <= 24 and len(records) == len(ITEMS)
     assert sorted(r["allocation"]["calls"] for r in records if r["id"].startswith("easy")) == [1, 1, 1, 1]
+
+
+def test_a_killed_batch_pays_again_only_for_calls_in_flight(tmp_path):
+    """kill -9 mid-run, then rerun: every answer that had arrived is replayed from the journal."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"How do I keep plant {i} alive?",
+                                         "goal": "verbosity=1"}) + "\n" for i in range(8)))
+    out = tmp_path / "o.jsonl"
+    # greedy makes an item's calls one after another, so a kill catches items half done
+    command = [sys.executable, "-m", "hia.cli", "batch", str(items), "--out", str(out), "--method", "greedy",
+               "--reference", "exact", "--budget", "3", "--concurrency", "2", "--model", "m"]
+    with LoopbackServer(latency_s=0.3) as upstream:
+        first = subprocess.Popen([*command, "--base-url", upstream.base_url], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(upstream.requests) < 7:
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.02)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        sent_before = len(upstream.requests)
+        finished_before = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
+        journal = [json.loads(line) for line in (tmp_path / "o.jsonl.answers.jsonl").read_text().splitlines()
+                   if line.strip()]
+        rerun = subprocess.run([*command, "--base-url", upstream.base_url], capture_output=True, text=True, timeout=300)
+        sent_after = len(upstream.requests) - sent_before
+    assert rerun.returncode == 0, rerun.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == [f"q{i}" for i in range(8)]
+    assert all(r["status"] == "ok" for r in records)
+    calls = sum(r["result"]["usage"]["policy_calls"] for r in records)  # replayed answers count once, as paid
+    half_done = [e for e in journal if e["item"] not in finished_before]
+    assert half_done  # the kill caught items with answers paid for but not yet recorded
+    assert sent_after == calls - len(journal)  # the rerun paid for none of the journaled answers
+    assert sent_before - len(journal) <= 2  # only the calls in flight at the kill were lost (at most one per item)

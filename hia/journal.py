@@ -1,0 +1,82 @@
+"""Paid answers, kept the moment they arrive, so a killed batch does not pay for them again.
+
+align_many writes every policy answer to `<output>.answers.jsonl` as it arrives, before the
+item it belongs to is finished and recorded. A rerun after a kill replays an item's search; a
+call with the same item, messages and seed as a journaled answer gets that answer back instead of
+a new call. It still takes its unit of the item's budget: it was paid for, once.
+
+Replays hit when the search asks again for what it asked before: the templates and the seeds
+are deterministic, so with the template optimizer a replayed item repeats its calls exactly;
+rewrites an LLM optimizer samples anew may not match, and their answers are then only kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from ._chat import ChatReply, Message
+from .policy import PolicyFn
+from .usage import Usage
+
+
+def _key(item: str, messages: Sequence[Message], seed: int) -> str:
+    text = json.dumps([item, list(messages), seed], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class AnswerJournal:
+    """An append-only JSONL file of policy answers, keyed by (item, messages, seed)."""
+
+    def __init__(self, path: str | Path, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._answers: dict[str, dict] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self._answers[entry["key"]] = entry
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a torn last line from a kill
+        self._file = self.path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.replayed = 0
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def policy_for(self, item: str, policy: PolicyFn) -> PolicyFn:
+        """`policy`, with answers journaled for `item` and replayed when asked for again."""
+
+        async def journaled(messages: Sequence[Message], seed: int, usage: Usage) -> ChatReply:
+            key = _key(item, messages, seed)
+            entry = self._answers.get(key)
+            if entry is not None:
+                with self._lock:
+                    self.replayed += 1
+                usage.record_call("policy", entry["prompt_tokens"], entry["completion_tokens"])
+                return ChatReply(entry["text"], entry["prompt_tokens"], entry["completion_tokens"], entry["finish_reason"])
+            reply = await policy(messages, seed, usage)
+            self._write({"key": key, "item": item, "seed": seed, "text": reply.text,
+                         "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+                         "finish_reason": reply.finish_reason})
+            return reply
+
+        return journaled
+
+    def _write(self, entry: dict) -> None:
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._answers[entry["key"]] = entry
+            self._file.write(line)
+            self._file.flush()
+            if self._fsync:
+                os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
