@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -28,6 +26,7 @@ from .budget import Budget, whole_calls
 from .errors import InputError
 from .goal import Goal
 from .journal import AnswerJournal
+from .jsonl import JsonlWriter
 
 
 @dataclass
@@ -72,60 +71,6 @@ def finished_ids(path: str | Path) -> set[str]:
         except (ValueError, KeyError, TypeError):
             continue
     return done
-
-
-class JsonlWriter:
-    """Appends one JSON line per record and flushes it to the OS at once, so a killed process
-    loses nothing written; `fsync=True` also forces it to disk (safe from a machine crash too,
-    at a few milliseconds per record).
-
-    It holds an advisory lock (`<output>.lock`) while it writes: a second run on the same output
-    is refused, since it would pay again for the items the first one is working on."""
-
-    def __init__(self, path: Path, fsync: bool = False) -> None:
-        self._fsync = fsync
-        if path.is_dir():
-            raise InputError(f"output {path} is a folder; give a file path for the JSONL records")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _lock(path)
-        # A kill in mid-write can leave a torn last line; start on a fresh line after it.
-        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            with path.open("ab") as f:
-                f.write(b"\n")
-        self._file = path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, record: dict) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            if self._fsync:
-                os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-        self._lock_file.close()  # closing releases the lock
-
-
-def _lock(path: Path) -> Any:
-    """Take the output's advisory lock, or raise InputError naming the process that holds it."""
-    import fcntl
-
-    handle = open(path.with_name(path.name + ".lock"), "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise InputError(f"another run (process {holder}) is writing {path}; wait for it to finish, or give this "
-                         "run another output file") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
 
 
 async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,

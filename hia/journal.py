@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Sequence
 
 from ._chat import ChatReply, Message
+from .jsonl import JsonlWriter
 from .policy import PolicyFn
 from .usage import Usage
 
@@ -34,7 +34,6 @@ class AnswerJournal:
 
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
         self.path = Path(path)
-        self._fsync = fsync
         self._answers: dict[str, dict] = {}
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
@@ -43,7 +42,7 @@ class AnswerJournal:
                     self._answers[entry["key"]] = entry
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a torn last line from a kill
-        self._file = self.path.open("a", encoding="utf-8")
+        self._out = JsonlWriter(self.path, fsync, exclusive=False)  # the batch's own output holds the lock
         self._lock = threading.Lock()
         self.replayed = 0
 
@@ -70,13 +69,9 @@ class AnswerJournal:
         return journaled
 
     def _write(self, entry: dict) -> None:
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
         with self._lock:
             self._answers[entry["key"]] = entry
-            self._file.write(line)
-            self._file.flush()
-            if self._fsync:
-                os.fsync(self._file.fileno())
+        self._out.write(entry)
 
     def close(self) -> None:
-        self._file.close()
+        self._out.close()

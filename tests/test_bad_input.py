@@ -184,7 +184,7 @@ def test_cache_db_or_output_that_is_a_folder_or_not_sqlite(tmp_path):
 
 
 def test_second_batch_run_on_the_same_output(tmp_path):
-    from hia.batch import JsonlWriter
+    from hia.jsonl import JsonlWriter
 
     out = tmp_path / "out.jsonl"
     first = JsonlWriter(out)

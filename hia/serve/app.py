@@ -61,7 +61,7 @@ class ProxyConfig:
     request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S
     ready_timeout_s: float = D.SERVE_READY_TIMEOUT_S
     stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S
-    trace: Any = None  # a hia.batch.JsonlWriter: one JSON line per aligned request, for `hia export-pairs`
+    trace: Any = None  # a hia.jsonl.JsonlWriter: one JSON line per aligned request, for `hia export-pairs`
 
     def authorised(self, header: str | None) -> bool:
         if not self.token:

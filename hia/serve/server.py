@@ -15,7 +15,7 @@ import uvicorn
 
 from .. import _defaults as D
 from .._chat import check_url
-from ..batch import JsonlWriter
+from ..jsonl import JsonlWriter
 from ..client import AsyncAlignedClient, wrap
 from ..errors import InputError
 from ..profiles import ProfileStore
