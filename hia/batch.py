@@ -99,6 +99,7 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     whole_calls(budget_per_item, ceiling=getattr(aligner, "max_budget", D.MAX_BUDGET), what="budget_per_item")
     todo_all = _items(items)
     path = Path(output)
+    fresh = not path.exists()
     writer = JsonlWriter(path, fsync)  # the lock first: no other run may be reading the same finished ids
     seen = finished_ids(path)
     todo = [item for item in todo_all if item.id not in seen]
@@ -113,7 +114,10 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     # Answers are journaled as they arrive, before their item is recorded: a rerun after a kill
     # replays them instead of paying again (hia.journal).
     base_policy = getattr(aligner, "policy_fn", None)
-    journal = AnswerJournal(path.with_name(path.name + ".answers.jsonl"), fsync) if base_policy else None
+    journal_path = path.with_name(path.name + ".answers.jsonl")
+    if fresh:
+        journal_path.unlink(missing_ok=True)  # answers of an output since deleted must not be replayed
+    journal = AnswerJournal(journal_path, fsync) if base_policy else None
 
     def policy_of(item: Item) -> dict[str, Any]:
         return {"policy": journal.policy_for(item.id, base_policy)} if journal is not None else {}
@@ -158,6 +162,8 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
         writer.close()
         if journal is not None:
             journal.close()
+            if report.done + report.skipped == len(todo_all):
+                journal_path.unlink(missing_ok=True)  # every item is recorded: nothing left to replay
         if bar is not None:
             bar.close()
     return report

@@ -145,3 +145,15 @@ def test_a_killed_batch_pays_again_only_for_calls_in_flight(tmp_path):
     assert half_done  # the kill caught items with answers paid for but not yet recorded
     assert sent_after == calls - len(journal)  # the rerun paid for none of the journaled answers
     assert sent_before - len(journal) <= 2  # only the calls in flight at the kill were lost (at most one per item)
+
+
+def test_a_finished_or_deleted_output_leaves_no_answers_to_replay(tmp_path):
+    out = tmp_path / "o.jsonl"
+    with LoopbackServer(responder=answer_by_topic) as upstream:
+        aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
+                               optimizer=TemplateOptimizer(), method="best_of_n")
+        for _ in range(2):  # the second run starts over after the output was deleted: it pays again
+            asyncio.run(aligner.align_many(ITEMS[:2], output=out, budget_per_item=2, progress=False))
+            assert not (tmp_path / "o.jsonl.answers.jsonl").exists()  # complete: the journal is gone
+            out.unlink()
+        assert len(upstream.requests) == 2 * 2 * 2
