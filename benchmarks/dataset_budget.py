@@ -40,7 +40,8 @@ def outcomes(path: Path) -> dict[str, tuple[float, float, int]]:
         record = json.loads(line)
         result = record.get("result") or {}
         rewards = result.get("rewards") or {}
-        worst = -float(np.sqrt(len((result.get("goal") or {}).get("targets", {"x": 0})))) * (D.SCALE_HIGH - D.SCALE_LOW)
+        targets = (result.get("goal") or {}).get("targets") or {"any": 0}
+        worst = -float(np.sqrt(len(targets))) * (D.SCALE_HIGH - D.SCALE_LOW)  # every attribute off by the whole scale
         found[record["id"]] = (rewards.get("euclidean", worst), float(rewards.get("goal_completion", 0.0) >= 1.0),
                                (result.get("usage") or {}).get("policy_calls", 0))
     return found

@@ -115,7 +115,7 @@ def dpo_rows(alignments: Iterable[AlignedPrompt], summary: ExportSummary, *, min
     if not 0 <= min_margin <= max_margin:
         raise InputError(f"the margin band must satisfy 0 <= min_margin <= max_margin, got {min_margin} and {max_margin}")
     for aligned in alignments:
-        unique = {a.response: a for a in sorted(aligned.answers, key=lambda a: -a.reward)}  # best of each text
+        unique = {a.response: a for a in sorted(aligned.answers, key=lambda a: a.reward)}  # the last, best, wins
         if len(unique) < 2:
             summary.dropped["prompt with fewer than two distinct answers"] += 1
             continue

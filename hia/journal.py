@@ -44,7 +44,6 @@ class AnswerJournal:
                     continue  # a torn last line from a kill
         self._out = JsonlWriter(self.path, fsync, exclusive=False)  # the batch's own output holds the lock
         self._lock = threading.Lock()
-        self.replayed = 0
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -56,8 +55,6 @@ class AnswerJournal:
             key = _key(item, messages, seed)
             entry = self._answers.get(key)
             if entry is not None:
-                with self._lock:
-                    self.replayed += 1
                 usage.record_call("policy", entry["prompt_tokens"], entry["completion_tokens"])
                 return ChatReply(entry["text"], entry["prompt_tokens"], entry["completion_tokens"], entry["finish_reason"])
             reply = await policy(messages, seed, usage)

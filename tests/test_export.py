@@ -48,6 +48,7 @@ def test_dpo_keeps_only_pairs_whose_margin_lies_in_the_band(tmp_path):
     assert {(r["chosen"], r["rejected"]) for r in rows} == {("best", "middle"), ("close", "middle")}
     assert all(r["prompt"] == "Why is the sky blue?" and r["goal"] == "verbosity=1" for r in rows)  # never the rewrite
     assert all(0.5 <= r["margin"] <= 1.5 and r["chosen_reward"] > r["rejected_reward"] for r in rows)
+    assert {r["chosen_reward"] for r in rows if r["chosen"] == "close"} == {-0.3}  # a repeated text at its best
     assert summary.rows == 2 and summary.records == 2 and summary.aligned == 1
     assert summary.dropped["pair within the reference's error (margin < 0.5)"] == 1  # best-close
     assert summary.dropped["easy pair (margin > 1.5)"] == 3  # best-far, close-far, middle-far
@@ -79,6 +80,8 @@ def test_bad_inputs_get_typed_errors_and_no_half_written_file(tmp_path):
         export_pairs([torn], tmp_path / "z.jsonl", min_margin=2, max_margin=1)
     with pytest.raises(InputError, match="unknown format"):
         export_pairs([torn], tmp_path / "z.jsonl", format="ppo")
+    with pytest.raises(InputError, match="is a folder"):
+        export_pairs([torn], tmp_path)
 
 
 def test_a_real_batch_and_a_proxy_trace_export_to_files_trl_can_load(tmp_path):
@@ -136,3 +139,14 @@ def test_batch_command_aligns_a_file_and_resumes(tmp_path):
                           str(tmp_path / "o2.jsonl"), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 2 and "bad.jsonl:1: the item has no prompt" in bad.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.jsonl", "--out", "o.jsonl"], "does not exist"),
+    (["items.jsonl", "--out", "o.jsonl", "--split-evenly"], "--split-evenly splits a --total-budget"),
+])
+def test_batch_command_refuses_what_it_cannot_run_before_any_call(tmp_path, args, message):
+    write_jsonl(tmp_path / "items.jsonl", [{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}])
+    out = subprocess.run([sys.executable, "-m", "hia.cli", "batch", *args, "--base-url", "http://127.0.0.1:9/v1",
+                          "--model", "m"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr

@@ -156,6 +156,9 @@ def test_the_request_id_round_trips_and_usage_comes_back_as_headers(proxy, upstr
     assert raw.headers["x-request-id"] == "trace-42"
     assert raw.headers["x-hia-policy-calls"] == "2" == str(len(upstream.requests))
     assert raw.headers["x-hia-budget"] == "2" and raw.headers["x-hia-method"] == "best_of_n"
+    with pytest.raises(urllib.error.HTTPError) as missing:  # a route it does not serve echoes the id too
+        urllib.request.urlopen(urllib.request.Request(proxy.base_url + "/nowhere", headers={"X-Request-ID": "trace-43"}))
+    assert missing.value.code == 404 and missing.value.headers["X-Request-ID"] == "trace-43"
     made = client(proxy).models.with_raw_response.list()
     assert made.headers["x-request-id"].startswith("req-")  # one is made when none is sent
     with urllib.request.urlopen(urllib.request.Request(proxy.base_url + "/models", headers={

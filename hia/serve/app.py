@@ -34,7 +34,7 @@ from starlette.routing import Route
 from .. import _defaults as D
 from ..client import AsyncAlignedClient, check_request, split_request
 from ..errors import HiaError, InputError, redact
-from ..search import METHODS
+from ..search import make_search
 from .errors import ProxyError, as_proxy_error, error_body, error_response
 from .streaming import stream_completion
 
@@ -119,6 +119,12 @@ async def read_json(request: Request, limit: int, timeout_s: float) -> dict:
     return body
 
 
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID when it is safe to echo, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else f"req-{uuid.uuid4().hex}"
+
+
 def usage_headers(completion: Any) -> dict[str, str]:
     """hia's spend on one aligned request, as response headers."""
     result = getattr(completion, "alignment", None)
@@ -151,9 +157,7 @@ class ProxyApp:
         """Auth, the request id, errors in the OpenAI shape and one log line per request."""
 
         async def endpoint(request: Request) -> Response:
-            given = request.headers.get("x-request-id", "")
-            request_id = given if _REQUEST_ID.match(given) else f"req-{uuid.uuid4().hex}"
-            request.state.request_id = request_id
+            request.state.request_id = request_id = request_id_of(request)
             started = time.perf_counter()
             try:
                 if not self.config.authorised(request.headers.get("authorization")):
@@ -177,7 +181,7 @@ class ProxyApp:
         message = f"no route {request.method} {request.url.path}"
         return error_response(ProxyError(exc.status_code, kind, message, code="not_found" if exc.status_code == 404
                                          else "method_not_allowed"), self.config.secrets,
-                              headers={"X-Request-ID": f"req-{uuid.uuid4().hex}", **CLOSE})
+                              headers={"X-Request-ID": request_id_of(request), **CLOSE})
 
     def _trace(self, request: Request, kwargs: dict, result: Any, error: Exception | None = None) -> None:
         """One line per aligned request in the trace file: the whole result, never a header or key."""
@@ -215,8 +219,8 @@ class ProxyApp:
         check_request(kwargs)
         # Refuse a bad goal, budget or method now, as a 400, rather than inside a stream already begun.
         aligned, rest = split_request(kwargs, config.client.profiles)
-        if aligned is not None and aligned.method is not None and aligned.method not in METHODS:
-            raise InputError(f"unknown method {aligned.method!r}; choose one of {', '.join(METHODS)}")
+        if aligned is not None and aligned.method is not None:
+            make_search(aligned.method)  # an unknown method is the same InputError align() would raise
         config.client.user_spend(rest)  # a user past its daily limit gets 429 now, even on a stream
 
         async def complete() -> Any:

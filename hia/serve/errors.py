@@ -28,7 +28,9 @@ class ProxyError(Exception):
 def _upstream_message(exc: openai.APIStatusError) -> tuple[str, str | None, str | None]:
     """Message, type and code from an upstream error body, in whichever shape it came."""
     body = exc.body if isinstance(exc.body, dict) else {}
-    detail = body.get("error", body) if isinstance(body.get("error", body), dict) else {"message": body.get("error")}
+    detail = body.get("error", body)  # {"error": {...}}, or the fields at the top level
+    if not isinstance(detail, dict):
+        detail = {"message": detail}
     message = detail.get("message") or exc.message or "the upstream refused the request"
     code = detail.get("code")
     return str(message), detail.get("type"), None if code is None else str(code)
