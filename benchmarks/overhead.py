@@ -4,14 +4,20 @@
     .venv/bin/python benchmarks/overhead.py --quick    # a smaller run (what the tests run)
 
 The policy and the optimizer are loopback OpenAI-compatible servers with no model, each in its
-own process (`python -m tests.support.loopback`): each answers after `--latency-ms`, in parallel. The reference is the shipped attribute model, and HIA's
-filters use the real embedding model on this machine's CPU.
+own process (`python -m tests.support.loopback`): each answers after `--latency-ms`, in
+parallel. The reference is the shipped attribute model, and HIA's filters use the real
+embedding model on this machine's CPU.
 
-(a) overhead_fraction: alignments one at a time; the share of wall time spent on anything but
-    waiting for the policy and optimizer calls (the `policy` and `optimize` stage timers, which
-    include the openai client's own work on each call).
-(b) throughput_fraction: `align_many` at each concurrency; items per second divided by the ideal
-    the latency allows (concurrency / (round trips per item x latency)).
+(a) overhead_fraction: HIA alignments at budget 2 one at a time, with the pipeline hia builds by
+    default (the template optimizer); the share of wall time spent on anything but waiting for
+    the policy and optimizer calls (the `policy` and `optimize` stage timers, which include the
+    openai client's own work on each call). `overhead_by_method` has best-of-N and HIA with an LLM
+    optimizer (the second loopback server) too: its rewrites are new texts, which the filters
+    must embed.
+(b) throughput_fraction: `align_many` at each concurrency, per method, on the in-process engine
+    (with the LLM optimizer, as in (a)'s last row); items per second divided by the ideal the
+    latency allows (concurrency / (round trips per item x latency)). `ray_runs`: the same at the
+    top concurrency on the Ray engine, a local cluster of `--ray-workers` workers.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from hia import AsyncAligner, AsyncChatPolicy
+from hia import AsyncAligner, AsyncChatPolicy, RayOptions
 from hia.build import Endpoint, Settings, build
 from hia.rewards.embeddings import shared_embedder
 
@@ -49,13 +55,14 @@ def loopback_process(latency_ms: float, responder: str) -> Iterator[str]:
         proc.wait(10)
 
 
-def aligner(policy_url: str, optimizer_url: str) -> AsyncAligner:
-    """The pipeline hia builds for any caller, with an LLM optimizer on the second loopback server."""
+def aligner(policy_url: str, optimizer_url: str | None) -> AsyncAligner:
+    """The pipeline hia builds for any caller; with an `optimizer_url`, an LLM optimizer there."""
     policy = AsyncChatPolicy("loopback", base_url=policy_url, max_tokens=64, max_retries=0)
-    return build(Settings(optimizer=Endpoint(optimizer_url, "loopback"))).async_aligner(policy)
+    optimizer = Endpoint(optimizer_url, "loopback") if optimizer_url else None
+    return build(Settings(optimizer=optimizer)).async_aligner(policy)
 
 
-async def overhead(engine: AsyncAligner, method: str, items: int, budget: int) -> dict:
+async def overhead(engine: AsyncAligner, method: str, items: int, budget: int, optimizer: str) -> dict:
     wall = waiting = 0.0
     for i in range(items):
         result = await engine.align(f"How do I learn topic number {i} well?", "verbosity=1,complexity=2",
@@ -63,50 +70,64 @@ async def overhead(engine: AsyncAligner, method: str, items: int, budget: int) -
         stages = result.usage.stage_seconds
         wall += result.usage.wall_seconds
         waiting += stages["policy"] + stages["optimize"]
-    return {"method": method, "budget": budget, "items": items, "wall_s": round(wall, 3),
+    return {"method": method, "optimizer": optimizer, "budget": budget, "items": items, "wall_s": round(wall, 3),
             "waiting_s": round(waiting, 3), "overhead_fraction": round((wall - waiting) / wall, 4)}
 
 
 async def throughput(engine: AsyncAligner, method: str, concurrency: int, items: int, budget: int,
-                     latency: float, round_trips: int, out: Path) -> dict:
+                     latency: float, round_trips: int, out: Path, ray: RayOptions | None = None) -> dict:
     out.unlink(missing_ok=True)
     batch = [{"id": i, "prompt": f"How do I learn topic number {i} well?", "goal": "verbosity=1,complexity=2",
               "method": method} for i in range(items)]
+    engine_name = "ray" if ray else "inprocess"
     start = time.perf_counter()
     report = await engine.align_many(batch, output=out, budget_per_item=budget, concurrency=concurrency,
-                                     progress=False)
-    seconds = time.perf_counter() - start
+                                     progress=False, engine=engine_name, ray=ray)
+    # Starting the Ray workers (each loads its models) is paid once per batch, not per item: it
+    # is reported beside the rate, not in it.
+    seconds = time.perf_counter() - start - report.start_seconds
     ideal = concurrency / (round_trips * latency)
     measured = items / seconds
-    return {"method": method, "concurrency": concurrency, "items": items, "failed": report.failed,
-            "seconds": round(seconds, 3), "items_per_s": round(measured, 2), "ideal_items_per_s": round(ideal, 2),
+    return {"method": method, "engine": engine_name, "concurrency": concurrency, "items": items,
+            "failed": report.failed,
+            "seconds": round(seconds, 3), "start_s": round(report.start_seconds, 3), "items_per_s": round(measured, 2), "ideal_items_per_s": round(ideal, 2),
             "throughput_fraction": round(measured / ideal, 4)}
 
 
 async def main(args: argparse.Namespace) -> dict:
     latency = args.latency_ms / 1000
     shared_embedder().embed(["warm up the embedding model"])  # loading is not per-alignment work
+    tmp = RESULTS / "overhead.jsonl.tmp"
     with loopback_process(args.latency_ms, "answer") as policy_url, \
             loopback_process(args.latency_ms, "rewrites") as optimizer_url:
-        engine = aligner(policy_url, optimizer_url)
+        default, with_llm = aligner(policy_url, None), aligner(policy_url, optimizer_url)
         items = 3 if args.quick else 12
-        # Round trips per item, one after another: best-of-N is one round of parallel policy calls;
-        # HIA-greedy at budget 2 is two rounds of (optimizer call, then policy call).
-        per_method = [await overhead(engine, "best_of_n", items, 2), await overhead(engine, "hia", items, 2)]
+        per_method = [await overhead(default, "best_of_n", items, 2, "template"),
+                      await overhead(default, "hia", items, 2, "template"),
+                      await overhead(with_llm, "hia", items, 2, "llm")]
         levels = [1, 8] if args.quick else [1, 8, 32, 64]
-        runs = []
-        for method, trips in (("best_of_n", 1), ("hia", 4)):
-            for c in levels:
-                n = max(8, 2 * c) if args.quick else max(16, 4 * c)
-                runs.append(await throughput(engine, method, c, n, 2, latency, trips, RESULTS / "overhead.jsonl.tmp"))
-        (RESULTS / "overhead.jsonl.tmp").unlink(missing_ok=True)
-    hia_overhead = next(r for r in per_method if r["method"] == "hia")
+        # Round trips per item, one after another: best-of-N is one round of parallel policy calls;
+        # HIA-greedy at budget 2 with the LLM optimizer is two rounds of (optimizer call, then policy call).
+        trips = {"best_of_n": 1, "hia": 4}
+        size = (lambda c: max(8, 2 * c)) if args.quick else (lambda c: max(16, 4 * c))
+        runs = [await throughput(with_llm, method, c, size(c), 2, latency, trips[method], tmp)
+                for method in trips for c in levels]
+        top = levels[-1]
+        ray = RayOptions(workers=args.ray_workers)
+        ray_runs = [] if args.no_ray else [
+            await throughput(with_llm, method, top, size(top), 2, latency, trips[method], tmp, ray=ray) for method in trips]
+        tmp.unlink(missing_ok=True)
+    hia_default = next(r for r in per_method if r["method"] == "hia" and r["optimizer"] == "template")
     return {
         "latency_ms": args.latency_ms,
-        "overhead_fraction": hia_overhead["overhead_fraction"],
-        "throughput_fraction": {str(r["concurrency"]): r["throughput_fraction"] for r in runs if r["method"] == "hia"},
+        "overhead_fraction": hia_default["overhead_fraction"],
         "overhead_by_method": per_method,
+        "throughput_engine": "inprocess",
+        "throughput_fraction": {str(c): {r["method"]: r["throughput_fraction"] for r in runs if r["concurrency"] == c}
+                                for c in levels},
         "throughput_runs": runs,
+        "ray_workers": None if args.no_ray else args.ray_workers,
+        "ray_runs": ray_runs,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{platform.machine()}, {platform.system()}, {len(os.sched_getaffinity(0))} cores, no GPU",
         "quick": args.quick,
@@ -117,18 +138,21 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ray-workers", type=int, default=2, help="workers of the local Ray cluster (default 2)")
+    parser.add_argument("--no-ray", action="store_true", help="leave out the Ray runs")
     parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     summary = asyncio.run(main(args))
     print(f"latency {summary['latency_ms']:g} ms; engine overhead, one alignment at a time:")
     for r in summary["overhead_by_method"]:
-        print(f"  {r['method']:<10} budget {r['budget']}: {100 * r['overhead_fraction']:.2f}% of wall time "
-              f"({r['items']} alignments, {r['wall_s']:.2f} s)")
+        print(f"  {r['method']:<10} {r['optimizer']:<8} optimizer, budget {r['budget']}: "
+              f"{100 * r['overhead_fraction']:.2f}% of wall time ({r['items']} alignments, {r['wall_s']:.2f} s)")
     print("align_many throughput as a fraction of the ideal:")
-    for r in summary["throughput_runs"]:
-        print(f"  {r['method']:<10} concurrency {r['concurrency']:>2}: {100 * r['throughput_fraction']:.1f}% "
-              f"({r['items_per_s']} of {r['ideal_items_per_s']} items/s, {r['items']} items, {r['failed']} failed)")
+    for r in summary["throughput_runs"] + summary["ray_runs"]:
+        started = f", workers started in {r['start_s']:.1f} s" if r["engine"] == "ray" else ""
+        print(f"  {r['method']:<10} {r['engine']:<9} concurrency {r['concurrency']:>2}: {100 * r['throughput_fraction']:.1f}% "
+              f"({r['items_per_s']} of {r['ideal_items_per_s']} items/s, {r['items']} items, {r['failed']} failed{started})")
     if not args.quick or args.out != RESULTS / "overhead.json":
         args.out.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"wrote {args.out}")

@@ -19,11 +19,14 @@ from .errors import (
     RetriesExhausted,
     RewardModelError,
     UnjudgeableGoalWarning,
+    WorkerLost,
 )
 from .goal import Goal
 from .objectives import euclidean, goal_completion, max_error
 from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
 from .policy import AsyncChatPolicy, ChatPolicy
+from .ratelimit import RateLimiter
+from .ray_engine import RayOptions
 from .rewards import (
     AttributeModel,
     CommunityPreferenceModel,
@@ -55,4 +58,5 @@ __all__ = [
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
     "LocalModelsUnavailable", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
+    "WorkerLost", "RateLimiter", "RayOptions",
 ]

@@ -16,7 +16,7 @@ import weakref
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -34,6 +34,9 @@ from .errors import (
     RetriesExhausted,
 )
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .ratelimit import Pace
 
 Message = dict[str, str]
 
@@ -146,8 +149,10 @@ class _EndpointBase:
         max_retries: int = D.MAX_RETRIES,
         retry_initial_wait: float = D.RETRY_INITIAL_WAIT_S,
         retry_max_wait: float = D.RETRY_MAX_WAIT_S,
+        rate_limiter: "Pace | None" = None,
     ) -> None:
         self.model = model
+        self.rate_limiter = rate_limiter  # awaited before every attempt, retries included
         self.base_url = base_url
         self.role = role
         self.timeout = timeout
@@ -298,6 +303,8 @@ class AsyncChatEndpoint(_EndpointBase):
         async def attempt() -> Any:
             # tenacity awaits only coroutine functions; openai's `create` is a plain function
             # returning a coroutine, so it is wrapped.
+            if self.rate_limiter is not None:
+                await self.rate_limiter.wait()
             return await self.client.chat.completions.create(**request)
 
         try:

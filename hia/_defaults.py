@@ -84,18 +84,25 @@ REQUEST_TIMEOUT_S = 120.0
 MAX_RETRIES = 4  # transport retries per call, after the first attempt
 RETRY_INITIAL_WAIT_S = 0.5
 RETRY_MAX_WAIT_S = 20.0
-CLIENT_SHARDS = 8  # async clients (connection pools) per endpoint per event loop
+CLIENT_SHARDS = 8
+RATE_LIMIT_BURST = 1  # requests a rate limiter lets through at once after an idle spell
+RATE_LIMIT_LATE_SHARE = 0.25  # a request that woke this share of a slot past its send time claims another  # async clients (connection pools) per endpoint per event loop
 
 # Embedded local models
 EMBEDDED_OPTIMIZER = "template"  # "template", "smollm2" or "qwen"; measured in benchmarks/optimizers.py
 LOCAL_SERVER_START_TIMEOUT_S = 90.0
 LOCAL_CONTEXT_TOKENS = 2048
 EMBEDDING_BATCH_SIZE = 64
+EMBEDDING_MAX_TOKENS = 256  # longer texts are cut, as sentence-transformers cuts them for all-MiniLM-L6-v2
 EMBEDDING_CACHE_SIZE = 50_000  # embeddings kept in memory per Embedder
 
 # Batches and the proxy
 BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many
 ALLOCATION_PATIENCE = 2  # align_many(total_budget=): extra calls in a row without a better answer before an item stops
+RAY_WORKERS = 2  # worker actors of the Ray engine (align_many(engine="ray"), hia batch --engine ray)
+RAY_WORKER_CPUS = 1.0  # CPUs Ray sets aside for each worker
+RAY_ITEM_ATTEMPTS = 3  # times an item is sent again after its worker died, before it is recorded as WorkerLost
+RAY_START_TIMEOUT_S = 300.0  # for the workers to build their pipelines (models load on each)
 SERVE_PORT = 8000
 SERVE_MAX_BODY_BYTES = 4 * 1024 * 1024  # larger request bodies get 413, before they are read whole
 SERVE_BODY_TIMEOUT_S = 30.0  # a client that has not sent its whole body by then gets 408

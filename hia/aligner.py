@@ -27,6 +27,7 @@ from .types import AlignmentResult
 
 if TYPE_CHECKING:
     from .batch import BatchReport
+    from .ray_engine import RayOptions
 
 
 _warned: set[tuple[int, str]] = set()
@@ -102,6 +103,7 @@ class AsyncAligner:
         self.online_learning = online_learning
         self.max_budget = whole_calls(max_budget, ceiling=None, what="max_budget")
         self.search_options = SearchOptions(hia_candidates, beam_width, beam_expansions)
+        self.settings: Any = None  # the hia.build Settings it was made from, if any (the Ray engine needs them)
         make_search(method, self.search_options)  # fail now on an unknown method
         get_objective(objective)
 
@@ -203,14 +205,15 @@ class AsyncAligner:
     async def align_many(self, items: Iterable[Any], *, output: str | Path, budget_per_item: int = D.DEFAULT_BUDGET,
                          shared_budget: Budget | None = None, total_budget: int | None = None,
                          concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True,
-                         fsync: bool = False) -> "BatchReport":
+                         fsync: bool = False, engine: str = "inprocess", ray: "RayOptions | None" = None) -> "BatchReport":
         """Align many items concurrently, one JSONL record per item in `output`; resumable (see hia.batch).
-        `total_budget` spends one budget over the whole batch where it pays (see hia.allocation)."""
+        `total_budget` spends one budget over the whole batch where it pays (see hia.allocation);
+        `engine="ray"` runs the searches on a Ray cluster (see hia.ray_engine)."""
         from .batch import align_many
 
         return await align_many(self, items, output=output, budget_per_item=budget_per_item,
                                 shared_budget=shared_budget, total_budget=total_budget, concurrency=concurrency,
-                                progress=progress, fsync=fsync)
+                                progress=progress, fsync=fsync, engine=engine, ray=ray)
 
 
 class Aligner:
@@ -222,6 +225,12 @@ class Aligner:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._async, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("_async", "_loop"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._async, name, value)  # one set of attributes: the async aligner's
 
     def align(self, prompt: str, goal: Goal | str | Mapping[str, float], **kwargs: Any) -> AlignmentResult:
         return self._loop.run(self._async.align(prompt, goal, **kwargs))

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from . import _defaults as D
 from .budget import Budget
 from .errors import BudgetExhausted, HiaError
 from .types import AlignmentResult
+
+if TYPE_CHECKING:
+    from .batch import ItemRunner
 
 
 @dataclass
@@ -46,12 +49,12 @@ class ItemState:
         return bool(chosen and chosen.evaluation and chosen.evaluation.rewards.get("goal_completion", 0.0) >= 1.0)
 
 
-async def allocate(aligner: Any, items: list[Any], total: int, finish: Callable[[ItemState], Awaitable[None] | None], *,
-                   concurrency: int = D.BATCH_CONCURRENCY, patience: int = D.ALLOCATION_PATIENCE,
-                   policy_of: Callable[[Any], dict[str, Any]] = lambda item: {}) -> Budget:
-    """Spend `total` policy calls over `items` as the module describes; `finish(state)` is called
-    once per item, as soon as its outcome is final; `policy_of(item)` gives extra align() keywords
-    (the journaling policy). Returns the shared Budget (to read what was spent)."""
+async def allocate(runner: "ItemRunner", items: list[Any], total: int,
+                   finish: Callable[[ItemState], Awaitable[None] | None], *, concurrency: int = D.BATCH_CONCURRENCY,
+                   patience: int = D.ALLOCATION_PATIENCE) -> Budget:
+    """Spend `total` policy calls over `items` as the module describes, each call aligned by
+    `runner` (in this process or on Ray workers); `finish(state)` is called once per item, as
+    soon as its outcome is final. Returns the shared Budget (to read what was spent)."""
     shared = Budget(total)
     gate = asyncio.Semaphore(concurrency)
     states = [ItemState(item) for item in items]
@@ -60,9 +63,7 @@ async def allocate(aligner: Any, items: list[Any], total: int, finish: Callable[
         async with gate:
             before = state.reward
             try:
-                state.result = await aligner.align(state.item.prompt, state.item.goal, budget=shared, allowance=1,
-                                                   method=state.item.method, resume=state.result,
-                                                   **policy_of(state.item))
+                state.result = await runner.align(state.item, budget=shared, allowance=1, resume=state.result)
             except HiaError as exc:
                 if state.result is None and exc.result is not None and exc.result.evaluated:
                     state.result = exc.result  # failed, but with answers paid for: keep them

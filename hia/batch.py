@@ -10,15 +10,20 @@ unfinished item's search, and the calls it had already paid for get their journa
 back instead of being paid again. What a kill does lose: the calls in flight at that moment
 (sent, not yet answered), at most `concurrency` items' worth. One run at a time may write an
 output file (an advisory lock refuses a second).
+
+Two engines run the items: "inprocess" (this process's event loop) and "ray" (worker actors on
+a Ray cluster, hia.ray_engine). Both write the same records, resume the same way and keep the
+same journal; they differ only in where an item's search runs (an ItemRunner).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 from . import _defaults as D
 from .allocation import ItemState, allocate
@@ -27,6 +32,12 @@ from .errors import InputError
 from .goal import Goal
 from .journal import AnswerJournal
 from .jsonl import JsonlWriter
+from .types import AlignmentResult
+
+if TYPE_CHECKING:
+    from .ray_engine import RayOptions
+
+ENGINES = ("inprocess", "ray")
 
 
 @dataclass
@@ -44,6 +55,7 @@ class BatchReport:
     skipped: int = 0  # already in the output file
     failed: int = 0  # finished in this run with an error
     records: list[dict] = field(default_factory=list)  # this run's records, in finishing order
+    start_seconds: float = 0.0  # starting the engine (the Ray engine's workers load their models)
 
 
 def _items(items: Iterable[Item | Mapping[str, Any]]) -> list[Item]:
@@ -73,10 +85,37 @@ def finished_ids(path: str | Path) -> set[str]:
     return done
 
 
+class ItemRunner(Protocol):
+    """Aligns one batch item, wherever its search runs."""
+
+    async def align(self, item: Item, *, budget: int | Budget, allowance: int | None = None,
+                    resume: AlignmentResult | None = None) -> AlignmentResult: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessRunner:
+    """Items aligned on this process's event loop, their answers journaled as they arrive."""
+
+    def __init__(self, aligner: Any, journal: AnswerJournal | None) -> None:
+        self.aligner = aligner
+        self.journal = journal
+
+    async def align(self, item: Item, *, budget: int | Budget, allowance: int | None = None,
+                    resume: AlignmentResult | None = None) -> AlignmentResult:
+        extra = {"policy": self.journal.policy_for(item.id, self.aligner.policy_fn)} if self.journal is not None else {}
+        return await self.aligner.align(item.prompt, item.goal, method=item.method, budget=budget, allowance=allowance,
+                                        resume=resume, **extra)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+
 async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *, output: str | Path,
                      budget_per_item: int = D.DEFAULT_BUDGET, shared_budget: Budget | None = None,
                      total_budget: int | None = None, concurrency: int = D.BATCH_CONCURRENCY, progress: bool = True,
-                     fsync: bool = False) -> BatchReport:
+                     fsync: bool = False, engine: str = "inprocess", ray: "RayOptions | None" = None) -> BatchReport:
     """Align every item not yet in `output`, at most `concurrency` at a time.
 
     Each item may spend its own budget (`budget` in the item, else `budget_per_item`). With a
@@ -86,7 +125,12 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
 
     With `total_budget`, the batch's calls are not split evenly but spent where they pay (see
     hia.allocation): a first answer for every item, then more calls for the items still off
-    their goal and improving. Each record then says how many calls its item got and why."""
+    their goal and improving. Each record then says how many calls its item got and why.
+
+    `engine="ray"` runs the searches on Ray worker actors (`ray` gives the cluster address and
+    the number of workers; see hia.ray_engine); the budget stays here, in this process."""
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if total_budget is not None:
         total_budget = whole_calls(total_budget, ceiling=None, what="total_budget")
         if shared_budget is not None:
@@ -106,21 +150,30 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     report = BatchReport(skipped=len(todo_all) - len(todo))
     gate = asyncio.Semaphore(concurrency)
     bar = None
+
+    # Answers are journaled as they arrive, before their item is recorded: a rerun after a kill
+    # replays them instead of paying again (hia.journal).
+    journal_path = path.with_name(path.name + ".answers.jsonl")
+    if fresh:
+        journal_path.unlink(missing_ok=True)  # answers of an output since deleted must not be replayed
+    runner: ItemRunner
+    started = time.perf_counter()
+    try:
+        if engine == "ray":
+            from .ray_engine import RayOptions, RayRunner
+
+            runner = RayRunner.start(aligner, journal_path, fsync, ray or RayOptions(), concurrency)
+        else:
+            has_policy = getattr(aligner, "policy_fn", None) is not None
+            runner = InProcessRunner(aligner, AnswerJournal(journal_path, fsync) if has_policy else None)
+    except BaseException:
+        writer.close()
+        raise
+    report.start_seconds = time.perf_counter() - started
     if progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo_all), initial=report.skipped, unit="item", desc="aligning")
-
-    # Answers are journaled as they arrive, before their item is recorded: a rerun after a kill
-    # replays them instead of paying again (hia.journal).
-    base_policy = getattr(aligner, "policy_fn", None)
-    journal_path = path.with_name(path.name + ".answers.jsonl")
-    if fresh:
-        journal_path.unlink(missing_ok=True)  # answers of an output since deleted must not be replayed
-    journal = AnswerJournal(journal_path, fsync) if base_policy else None
-
-    def policy_of(item: Item) -> dict[str, Any]:
-        return {"policy": journal.policy_for(item.id, base_policy)} if journal is not None else {}
 
     def record(item: Item, result: Any, error: Exception | None, **extra: Any) -> None:
         entry: dict[str, Any] = {"id": item.id}
@@ -141,10 +194,11 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     async def one(item: Item) -> None:
         async with gate:
             own = item.budget or budget_per_item
-            budget: dict[str, Any] = {"budget": shared_budget, "allowance": own} if shared_budget is not None \
-                else {"budget": own}
             try:
-                result = await aligner.align(item.prompt, item.goal, method=item.method, **budget, **policy_of(item))
+                if shared_budget is not None:
+                    result = await runner.align(item, budget=shared_budget, allowance=own)
+                else:
+                    result = await runner.align(item, budget=own)
             except Exception as exc:  # noqa: BLE001 - every item gets an outcome, whatever went wrong
                 record(item, None, exc)
                 return
@@ -155,16 +209,14 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
 
     try:
         if total_budget is not None:
-            await allocate(aligner, todo, total_budget, finished, concurrency=concurrency, policy_of=policy_of)
+            await allocate(runner, todo, total_budget, finished, concurrency=concurrency)
         else:
             await asyncio.gather(*(one(item) for item in todo))
     finally:
+        runner.close()
         writer.close()
-        if journal is not None:
-            journal.close()
-            if report.done + report.skipped == len(todo_all):
-                journal_path.unlink(missing_ok=True)  # every item is recorded: nothing left to replay
+        if report.done + report.skipped == len(todo_all):
+            journal_path.unlink(missing_ok=True)  # every item is recorded: nothing left to replay
         if bar is not None:
             bar.close()
     return report
-

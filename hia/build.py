@@ -88,10 +88,14 @@ class Pipeline:
                 "max_budget": s.max_budget}
 
     def async_aligner(self, policy: Any) -> AsyncAligner:
-        return AsyncAligner(policy, self.reference, **self.aligner_options())
+        aligner = AsyncAligner(policy, self.reference, **self.aligner_options())
+        aligner.settings = self.settings  # so the Ray engine's workers can build the same aligner
+        return aligner
 
     def aligner(self, policy: Any) -> Aligner:
-        return Aligner(policy, self.reference, **self.aligner_options())
+        aligner = Aligner(policy, self.reference, **self.aligner_options())
+        aligner.settings = self.settings
+        return aligner
 
     def close(self) -> None:
         self.store.close()

@@ -100,6 +100,10 @@ class LocalServerError(HiaError):
     """A managed local llama.cpp server failed to start or died."""
 
 
+class WorkerLost(HiaError):
+    """A batch item's Ray workers kept dying before it finished; its paid answers are journaled."""
+
+
 class UnjudgeableGoalWarning(UserWarning):
     """A goal names an attribute the reference in use was measured unable to judge: answers would be
     chosen on noise for it. Issued once per goal and reference."""

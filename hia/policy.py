@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from . import _defaults as D
 from ._chat import AsyncChatEndpoint, ChatEndpoint, ChatReply, Message
 from .errors import InputError
+from .ratelimit import Pace
 from .usage import Usage
 
 PolicyFn = Callable[[Sequence[Message], int, Usage], Awaitable[ChatReply]]
@@ -50,11 +51,11 @@ class ChatPolicy(_PolicyBase):
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
                  retry_initial_wait: float = D.RETRY_INITIAL_WAIT_S, retry_max_wait: float = D.RETRY_MAX_WAIT_S,
-                 **params: Any) -> None:
+                 rate_limiter: Pace | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.endpoint = ChatEndpoint(model, base_url=base_url, api_key=api_key, client=client, timeout=timeout,
                                      max_retries=max_retries, retry_initial_wait=retry_initial_wait,
-                                     retry_max_wait=retry_max_wait, role="policy")
+                                     retry_max_wait=retry_max_wait, rate_limiter=rate_limiter, role="policy")
 
     def complete(self, messages: Sequence[Message], *, seed: int | None = None, usage: Usage | None = None) -> ChatReply:
         return self.endpoint.chat(messages, usage=usage, **self._params(seed))
@@ -76,11 +77,11 @@ class AsyncChatPolicy(_PolicyBase):
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
                  retry_initial_wait: float = D.RETRY_INITIAL_WAIT_S, retry_max_wait: float = D.RETRY_MAX_WAIT_S,
-                 **params: Any) -> None:
+                 rate_limiter: Pace | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.endpoint = AsyncChatEndpoint(model, base_url=base_url, api_key=api_key, client=client, timeout=timeout,
                                           max_retries=max_retries, retry_initial_wait=retry_initial_wait,
-                                          retry_max_wait=retry_max_wait, role="policy")
+                                          retry_max_wait=retry_max_wait, rate_limiter=rate_limiter, role="policy")
 
     async def complete(self, messages: Sequence[Message], *, seed: int | None = None,
                        usage: Usage | None = None) -> ChatReply:

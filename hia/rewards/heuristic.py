@@ -95,24 +95,29 @@ class ZeroShotHeuristic(HeuristicRewardModel):
         return self._directions[attribute]
 
     def predict(self, prompts: Sequence[str], attributes: Sequence[str]) -> np.ndarray:
-        embeddings = self.embedder.embed(list(prompts))
+        # A quoted rubric level or a stated target decides an attribute outright, so only prompts
+        # left with an attribute neither decides are embedded: template rewrites and the root
+        # cost no embedding at all.
+        decided = [{**{a: ("stated", v) for a, v in stated_targets(p, attributes).items()},
+                    **{a: ("quoted", v) for a, v in requested_levels(p, attributes).items()}} for p in prompts]
+        open_rows = [i for i, d in enumerate(decided) if any(a not in d for a in attributes)]
+        embeddings = self.embedder.embed([prompts[i] for i in open_rows]) if open_rows else None
         out = np.empty((len(prompts), len(attributes)))
         for j, name in enumerate(attributes):
             attribute = get_attribute(name)
             mid, half = (attribute.low + attribute.high) / 2, (attribute.high - attribute.low) / 2
-            signal = np.tanh(self.gain * (embeddings @ self._direction(name))) if len(prompts) else np.zeros(0)
+            signal = np.zeros(len(prompts))
+            if embeddings is not None:
+                signal[open_rows] = np.tanh(self.gain * (embeddings @ self._direction(name)))
             if name in CUES:
                 high_cue, low_cue = CUES[name]
                 signal = signal + self.cue_step * np.array(
                     [len(re.findall(high_cue, p, re.IGNORECASE)) - len(re.findall(low_cue, p, re.IGNORECASE))
                      for p in prompts], dtype=float)
             out[:, j] = np.clip(mid + half * signal, attribute.low, attribute.high)
-        for i, prompt in enumerate(prompts):
-            quoted, stated = requested_levels(prompt, attributes), stated_targets(prompt, attributes)
-            for j, name in enumerate(attributes):
-                mid = (get_attribute(name).low + get_attribute(name).high) / 2
-                if name in quoted:
-                    out[i, j] = mid + self.rubric_compliance * (quoted[name] - mid)
-                elif name in stated:
-                    out[i, j] = mid + self.stated_compliance * (stated[name] - mid)
+            for i, d in enumerate(decided):
+                if name in d:
+                    how, level = d[name]
+                    share = self.rubric_compliance if how == "quoted" else self.stated_compliance
+                    out[i, j] = mid + share * (level - mid)
         return out

@@ -126,28 +126,37 @@ def stage1(candidates: Sequence[Candidate], original: str, embedder: Embedder,
     # near-identical instructions make a near-duplicate. Comparing whole texts would make every
     # pair that keeps a long question look alike.
     earlier_parts = [split_prompt(p, original) for p in earlier]
-    texts = [original, *(parts[c.id][0] for c in alive), *(parts[c.id][1] for c in alive),
-             *(q for q, _ in earlier_parts), *(i for _, i in earlier_parts)]
-    vectors = embedder.embed(texts)
     n, m = len(alive), len(earlier)
-    origin = vectors[0]
-    questions, instructions = vectors[1:1 + n], vectors[1 + n:1 + 2 * n]
-    earlier_questions, earlier_instructions = vectors[1 + 2 * n:1 + 2 * n + m], vectors[1 + 2 * n + m:]
+    question_texts = [*(parts[c.id][0] for c in alive), *(q for q, _ in earlier_parts)]
+    # A question part that is the user's question word for word (split_prompt returns it as
+    # given) has similarity 1 to it and needs no embedding; when every part is, nor does the
+    # question itself, and one placeholder vector stands for all of them.
+    asked = original.strip()
+    reworded = list(dict.fromkeys(t for t in question_texts if t != asked))
+    vectors = embedder.embed([*([original, *reworded] if reworded else []),
+                              *(parts[c.id][1] for c in alive), *(i for _, i in earlier_parts)])
+    origin = vectors[0] if reworded else np.ones(1)
+    by_text = dict(zip(reworded, vectors[1:1 + len(reworded)]))
+    question_vectors = np.array([by_text.get(t, origin) for t in question_texts]).reshape(n + m, -1)
+    instruction_vectors = vectors[1 + len(reworded):] if reworded else vectors
+    questions, earlier_questions = question_vectors[:n], question_vectors[n:]
+    instructions, earlier_instructions = instruction_vectors[:n], instruction_vectors[n:]
 
     def alike(q: np.ndarray, i: np.ndarray, other_q: np.ndarray, other_i: np.ndarray) -> np.ndarray:
         return np.minimum(other_q @ q, other_i @ i) >= settings.duplicate_similarity
 
     seen_text = {normal_text(p) for p in earlier}
+    text_of = {c.id: normal_text(c.prompt) for c in alive}
     kept: list[tuple[Candidate, np.ndarray, np.ndarray]] = []
     for c, q, i in zip(alive, questions, instructions):
         c.similarity = round(float(q @ origin), 4)
         if c is not root and c.similarity < settings.drift_similarity:
             c.drop("stage1", f"drift: similarity {c.similarity:.2f} of its question to the prompt < {settings.drift_similarity:.2f}")
             continue
-        if c is not root and (normal_text(c.prompt) in seen_text or (m and alike(q, i, earlier_questions, earlier_instructions).any())):
+        if c is not root and (text_of[c.id] in seen_text or (m and alike(q, i, earlier_questions, earlier_instructions).any())):
             c.drop("stage1", "duplicate of a prompt already evaluated")
             continue
-        twin = next((k for k, kq, ki in kept if normal_text(k.prompt) == normal_text(c.prompt)
+        twin = next((k for k, kq, ki in kept if text_of[k.id] == text_of[c.id]
                      or bool(alike(q, i, kq[None], ki[None])[0])), None)
         if twin is not None and c is not root:
             c.drop("stage1", f"near-duplicate of candidate #{twin.id}")

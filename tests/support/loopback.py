@@ -69,6 +69,8 @@ class LoopbackServer:
         self.in_flight = 0
         self.max_in_flight = 0  # the most chat requests it was answering at once
         self.requests: list[dict] = []  # bodies of chat requests, in arrival order
+        self.arrivals: list[float] = []  # time.monotonic() of each chat request's arrival
+        self.answered: list[dict] = []  # bodies of the chat requests answered 200 with a completion
         self.headers: list[dict] = []
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -157,6 +159,7 @@ class LoopbackServer:
             await self._send(writer, 404, b'{"error": {"message": "not found"}}')
             return True
         request = json.loads(body or b"{}")
+        self.arrivals.append(time.monotonic())
         self.requests.append(request)
         self.headers.append(headers)
         if self.echo_status is not None:
@@ -207,6 +210,7 @@ class LoopbackServer:
             await self._send(writer, 200, b'{"id": "x", "choices": [{"message": ')
             return True
         await self._send(writer, 200, json.dumps(self._completion(request)).encode())
+        self.answered.append(request)
         return True
 
     def _completion(self, request: dict) -> dict:
