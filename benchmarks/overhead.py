@@ -9,8 +9,9 @@ parallel. The reference is the shipped attribute model, and HIA's filters use th
 embedding model on this machine's CPU.
 
 (a) overhead_fraction: HIA alignments at budget 2 one at a time, with the pipeline hia builds by
-    default (the template optimizer); the share of wall time spent on anything but waiting for
-    the policy and optimizer calls (the `policy` and `optimize` stage timers, which include the
+    default (the template optimizer), after a first alignment that fills the embedding cache with
+    the texts they share (its overhead is reported apart); the share of wall time spent on
+    anything but waiting for the policy and optimizer calls (the `policy` and `optimize` stage timers, which include the
     openai client's own work on each call). `overhead_by_method` has best-of-N and HIA with an LLM
     optimizer (the second loopback server) too: its rewrites are new texts, which the filters
     must embed.
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from hia import AsyncAligner, AsyncChatPolicy, RayOptions
 from hia.build import Endpoint, Settings, build
@@ -63,15 +64,26 @@ def aligner(policy_url: str, optimizer_url: str | None) -> AsyncAligner:
 
 
 async def overhead(engine: AsyncAligner, method: str, items: int, budget: int, optimizer: str) -> dict:
+    """The share of wall time that is not waiting, over `items` alignments after a first one.
+
+    The first alignment of a process embeds the texts every later one shares (the rubric
+    instructions, the heuristic's anchors) and fills the embedding cache, like loading a model:
+    its overhead is reported on its own (`first_overhead_s`), not averaged in."""
+    def cost(result: Any) -> tuple[float, float]:
+        stages = result.usage.stage_seconds
+        return result.usage.wall_seconds, stages["policy"] + stages["optimize"]
+
+    first_wall, first_waiting = cost(await engine.align("How do I learn topic number one well?",
+                                                        "verbosity=1,complexity=2", budget=budget, method=method))
     wall = waiting = 0.0
     for i in range(items):
         result = await engine.align(f"How do I learn topic number {i} well?", "verbosity=1,complexity=2",
                                     budget=budget, method=method)
-        stages = result.usage.stage_seconds
-        wall += result.usage.wall_seconds
-        waiting += stages["policy"] + stages["optimize"]
+        w, t = cost(result)
+        wall, waiting = wall + w, waiting + t
     return {"method": method, "optimizer": optimizer, "budget": budget, "items": items, "wall_s": round(wall, 3),
-            "waiting_s": round(waiting, 3), "overhead_fraction": round((wall - waiting) / wall, 4)}
+            "waiting_s": round(waiting, 3), "overhead_fraction": round((wall - waiting) / wall, 4),
+            "first_overhead_s": round(first_wall - first_waiting, 3)}
 
 
 async def throughput(engine: AsyncAligner, method: str, concurrency: int, items: int, budget: int,
@@ -147,7 +159,8 @@ if __name__ == "__main__":
     print(f"latency {summary['latency_ms']:g} ms; engine overhead, one alignment at a time:")
     for r in summary["overhead_by_method"]:
         print(f"  {r['method']:<10} {r['optimizer']:<8} optimizer, budget {r['budget']}: "
-              f"{100 * r['overhead_fraction']:.2f}% of wall time ({r['items']} alignments, {r['wall_s']:.2f} s)")
+              f"{100 * r['overhead_fraction']:.2f}% of wall time ({r['items']} alignments, {r['wall_s']:.2f} s; "
+              f"the first one before them: {1000 * r['first_overhead_s']:.0f} ms of overhead)")
     print("align_many throughput as a fraction of the ideal:")
     for r in summary["throughput_runs"] + summary["ray_runs"]:
         started = f", workers started in {r['start_s']:.1f} s" if r["engine"] == "ray" else ""

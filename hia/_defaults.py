@@ -95,6 +95,7 @@ LOCAL_CONTEXT_TOKENS = 2048
 EMBEDDING_BATCH_SIZE = 64
 EMBEDDING_MAX_TOKENS = 256  # longer texts are cut, as sentence-transformers cuts them for all-MiniLM-L6-v2
 EMBEDDING_CACHE_SIZE = 50_000  # embeddings kept in memory per Embedder
+TEXT_CACHE_SIZE = 8192  # normalised texts the filters keep, so a prompt compared often is normalised once
 
 # Batches and the proxy
 BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many

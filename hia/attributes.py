@@ -9,11 +9,13 @@ rubric states. Register your own attribute, with or without a rubric, with `regi
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from . import _defaults as D
 from .errors import GoalError
 
 
@@ -148,6 +150,7 @@ def known_attributes() -> list[str]:
     return sorted(_REGISTRY)
 
 
+@functools.lru_cache(maxsize=D.TEXT_CACHE_SIZE)  # the rubric texts are normalised for every candidate
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
 

@@ -77,6 +77,11 @@ class AnswerJournal:
         with self._lock:
             return dict(self._by_item.get(item, {}))
 
+    def items(self) -> list[str]:
+        """The items that have journaled answers."""
+        with self._lock:
+            return list(self._by_item)
+
     def policy_for(self, item: str, policy: PolicyFn) -> PolicyFn:
         """`policy`, with answers journaled for `item` and replayed when asked for again."""
 

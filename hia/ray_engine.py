@@ -139,6 +139,10 @@ class _JournalKeeper:
     def answers_for(self, item: str) -> dict[str, dict]:
         return self._journal.answers_for(item)
 
+    def items(self) -> list[str]:
+        """The items with journaled answers (from an earlier run)."""
+        return self._journal.items()
+
     def sending(self, dispatch: str) -> None:
         self._sent[dispatch] += 1
 
@@ -198,8 +202,8 @@ class _Worker:
         return os.getpid()
 
     async def align(self, item: Any, calls: int, resume: AlignmentResult | None, dispatch: str,
-                    spent_before: int) -> _Outcome:
-        answers = await self._journal.answers_for.remote(item.id)
+                    spent_before: int, replay: bool) -> _Outcome:
+        answers = await self._journal.answers_for.remote(item.id) if replay else {}
         base = self._aligner.policy_fn
         spent = 0
 
@@ -237,8 +241,9 @@ class RayRunner:
     """Sends batch items to worker actors; holds the budget; replaces what a dead worker lost."""
 
     def __init__(self, workers: list[Any], journal: Any, helpers: list[Any], max_budget: int,
-                 started_cluster: bool) -> None:
+                 started_cluster: bool, journaled: set[str]) -> None:
         self._workers = workers
+        self._journaled = journaled  # items with answers from an earlier run: their workers replay them
         self._load = [0] * len(workers)  # items in flight per worker
         self._journal = journal
         self._helpers = helpers
@@ -277,7 +282,7 @@ class RayRunner:
                                                    max_concurrency=max(concurrency, 1))
         workers = [worker_class.remote(settings, spec, journal, limiter) for _ in range(options.workers)]
         ray.get([w.pid.remote() for w in workers], timeout=D.RAY_START_TIMEOUT_S)  # each has built its pipeline
-        return cls(workers, journal, helpers, aligner.max_budget, started)
+        return cls(workers, journal, helpers, aligner.max_budget, started, set(ray.get(journal.items.remote())))
 
     def pids(self) -> list[int]:
         """The worker processes' ids (for tests that kill one)."""
@@ -309,7 +314,8 @@ class RayRunner:
                 dispatch = f"{lease}:{attempt}"
                 self._load[slot] += 1
                 try:
-                    outcome = await self._workers[slot].align.remote(item, calls, resume, dispatch, spent)
+                    replay = attempt > 0 or item.id in self._journaled
+                    outcome = await self._workers[slot].align.remote(item, calls, resume, dispatch, spent, replay)
                 except RayActorError:
                     # The worker died with the item. Its answers are in the journal, for the next
                     # dispatch to replay; its calls sent, answered or in flight, stay spent.

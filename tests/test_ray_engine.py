@@ -2,6 +2,7 @@
 upstream: one budget for every worker, one record per item, nothing paid for lost when a worker
 is killed, a shared rate limit, and a rerun after a killed driver that pays for nothing twice."""
 
+import asyncio
 import json
 import os
 import signal
@@ -36,8 +37,9 @@ def items(n: int) -> list[dict]:
 
 
 def policy(upstream: LoopbackServer, **kw) -> ChatPolicy:
-    return ChatPolicy("m", base_url=upstream.base_url, api_key=KEY, max_tokens=16, timeout=2.0, max_retries=10,
-                      retry_initial_wait=0.01, retry_max_wait=0.05, **kw)
+    options = {"max_tokens": 16, "timeout": 2.0, "max_retries": 10, "retry_initial_wait": 0.01,
+               "retry_max_wait": 0.05, **kw}
+    return ChatPolicy("m", base_url=upstream.base_url, api_key=KEY, **options)
 
 
 def worker_pids() -> list[int]:
@@ -157,11 +159,60 @@ def test_a_rerun_after_a_killed_driver_pays_for_no_answer_twice(cluster, tmp_pat
     assert answered_before - len(journal) <= 4  # only calls in flight at the kill were lost (one per item at most)
 
 
-def test_the_ray_engine_needs_an_aligner_built_from_settings(cluster, tmp_path):
+def test_an_item_whose_workers_keep_dying_is_recorded_as_worker_lost(cluster, tmp_path):
+    out = tmp_path / "o.jsonl"
+    kills = []
+    done = threading.Event()
+
+    def kill_whoever_sends() -> None:
+        # Each time the item's call reaches the upstream, every worker is killed.
+        while not done.is_set():
+            if len(upstream.requests) > len(kills):
+                for pid in worker_pids():
+                    os.kill(pid, signal.SIGKILL)
+                kills.append(len(upstream.requests))
+            time.sleep(0.05)
+
+    with LoopbackServer(latency_s=60, api_key=KEY) as upstream:
+        shared = Budget(3)
+        with build(Settings(reference="exact", method="greedy")) as pipeline, policy(upstream, timeout=120) as chat, \
+                pipeline.aligner(chat) as aligner:
+            killer = threading.Thread(target=kill_whoever_sends)
+            killer.start()
+            try:
+                aligner.align_many(items(1), output=out, budget_per_item=3, shared_budget=shared, engine="ray",
+                                   ray=RayOptions(workers=2), progress=False)
+            finally:
+                done.set()
+                killer.join()
+    [record] = records_of(out)
+    assert record["status"] == "error" and record["error"]["type"] == "WorkerLost"
+    assert len(kills) >= 2  # a dispatch may also die with a worker that was still restarting
+    # Every call that was sent may be billed: each counts as spent, whatever became of its worker.
+    assert 2 <= len(upstream.requests) <= shared.used <= 3 and shared.reserved == 0
+
+
+def test_bad_engine_options_are_refused_before_any_call(tmp_path):
     from hia import AsyncAligner, ExactReference
 
-    aligner = AsyncAligner(lambda prompt: "an answer", ExactReference())
-    with pytest.raises(InputError, match="Settings"):
-        import asyncio
-
-        asyncio.run(aligner.align_many(items(2), output=tmp_path / "o.jsonl", engine="ray", progress=False))
+    with LoopbackServer() as upstream:
+        with build(Settings(reference="exact")) as pipeline, policy(upstream) as chat, pipeline.aligner(chat) as aligner:
+            with pytest.raises(InputError, match="unknown engine"):
+                aligner.align_many(items(2), output=tmp_path / "a.jsonl", engine="spark", progress=False)
+        with build(Settings(reference="exact")) as pipeline:
+            callable_policy = pipeline.aligner(lambda prompt: "an answer")
+            with pytest.raises(InputError, match="callable"):
+                callable_policy.align_many(items(2), output=tmp_path / "b.jsonl", engine="ray", progress=False)
+        hand_made = AsyncAligner(lambda prompt: "an answer", ExactReference())
+        with pytest.raises(InputError, match="Settings"):
+            asyncio.run(hand_made.align_many(items(2), output=tmp_path / "d.jsonl", engine="ray", progress=False))
+        assert upstream.requests == []
+    with pytest.raises(InputError, match="workers"):
+        RayOptions(workers=0)
+    for rate in (0, -1.0, float("nan"), True):
+        with pytest.raises(InputError, match="rate limit"):
+            RateLimiter(rate)
+    run = subprocess.run([sys.executable, "-m", "hia.cli", "batch", str(tmp_path / "none.jsonl"), "--out",
+                          str(tmp_path / "c.jsonl"), "--workers", "3", "--base-url", "http://127.0.0.1:9/v1",
+                          "--model", "m"], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "--engine ray" in run.stderr

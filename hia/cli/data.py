@@ -70,9 +70,9 @@ def _batch(args: argparse.Namespace) -> int:
     from ..ratelimit import RateLimiter
     from ..ray_engine import RayOptions
 
-    items = read_items(args.items)
     if args.engine != "ray" and (args.ray_address or args.workers != D.RAY_WORKERS):
-        raise InputError("--ray-address and --workers are for --engine ray")
+        raise InputError("--ray-address and --workers are for --engine ray; add --engine ray, or leave them out")
+    items = read_items(args.items)
     ray = RayOptions(args.ray_address, args.workers) if args.engine == "ray" else None
     limiter = RateLimiter(args.rate_limit) if args.rate_limit is not None else None
     if args.split_evenly and args.total_budget is None:

@@ -74,6 +74,9 @@ CUES: dict[str, tuple[str, str]] = {
 }
 
 
+_CUE_PATTERNS = {name: (re.compile(high, re.IGNORECASE), re.compile(low, re.IGNORECASE)) for name, (high, low) in CUES.items()}
+
+
 class ZeroShotHeuristic(HeuristicRewardModel):
     """Predicts attribute scores of the answer a prompt will get, from the prompt's embedding."""
 
@@ -106,18 +109,19 @@ class ZeroShotHeuristic(HeuristicRewardModel):
         for j, name in enumerate(attributes):
             attribute = get_attribute(name)
             mid, half = (attribute.low + attribute.high) / 2, (attribute.high - attribute.low) / 2
-            signal = np.zeros(len(prompts))
-            if embeddings is not None:
-                signal[open_rows] = np.tanh(self.gain * (embeddings @ self._direction(name)))
-            if name in CUES:
-                high_cue, low_cue = CUES[name]
-                signal = signal + self.cue_step * np.array(
-                    [len(re.findall(high_cue, p, re.IGNORECASE)) - len(re.findall(low_cue, p, re.IGNORECASE))
-                     for p in prompts], dtype=float)
-            out[:, j] = np.clip(mid + half * signal, attribute.low, attribute.high)
             for i, d in enumerate(decided):
                 if name in d:
                     how, level = d[name]
-                    share = self.rubric_compliance if how == "quoted" else self.stated_compliance
-                    out[i, j] = mid + share * (level - mid)
+                    out[i, j] = mid + (self.rubric_compliance if how == "quoted" else self.stated_compliance) * (level - mid)
+            undecided = [k for k, i in enumerate(open_rows) if name not in decided[i]]
+            if not undecided:
+                continue
+            assert embeddings is not None
+            rows = [open_rows[k] for k in undecided]
+            signal = np.tanh(self.gain * (embeddings[undecided] @ self._direction(name)))
+            if name in _CUE_PATTERNS:
+                high_cue, low_cue = _CUE_PATTERNS[name]
+                signal = signal + self.cue_step * np.array(
+                    [len(high_cue.findall(prompts[i])) - len(low_cue.findall(prompts[i])) for i in rows], dtype=float)
+            out[rows, j] = np.clip(mid + half * signal, attribute.low, attribute.high)
         return out

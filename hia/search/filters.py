@@ -23,6 +23,7 @@ The root, when it has not been answered yet, is ranked with the rewrites (after 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -55,6 +56,7 @@ _REQUEST_WORD = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=D.TEXT_CACHE_SIZE)  # the same prompts are compared many times a round
 def normal_text(text: str) -> str:
     """Text compared up to case and spacing."""
     return re.sub(r"\s+", " ", text).strip().casefold()
