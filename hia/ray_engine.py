@@ -189,13 +189,17 @@ class _RemotePace:
 class _Worker:
     """Aligns items sent by the driver, many at once on its event loop, with its own clients."""
 
-    def __init__(self, settings: Settings, policy: PolicySpec, journal: Any, limiter: Any) -> None:
+    def __init__(self, settings: Settings, policy: PolicySpec, journal: str, limiter: str | None) -> None:
+        import ray
+
         from .rewards.embeddings import preload
 
+        # The shared actors are found by name: handles passed as arguments would live in the object
+        # store, and a restarted worker could find them gone.
+        self._journal = ray.get_actor(journal)
         self._pipeline = build(settings, policy=policy.endpoint)
-        pace = _RemotePace(limiter, policy.rate_limit) if limiter is not None and policy.rate_limit else None
+        pace = _RemotePace(ray.get_actor(limiter), policy.rate_limit) if limiter and policy.rate_limit else None
         self._aligner = self._pipeline.async_aligner(policy.make(pace))
-        self._journal = journal
         preload()  # HIA's filters need the embedding model: load it before the first item arrives
 
     def pid(self) -> int:
@@ -271,16 +275,16 @@ class RayRunner:
                      **({"num_cpus": max(os.cpu_count() or 1, int(options.workers * options.worker_cpus))}
                         if local else {}))
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        journal = ray.remote(_JournalKeeper).options(num_cpus=0, scheduling_strategy=here).remote(
+        run = uuid.uuid4().hex[:12]
+        journal_name, limiter_name = f"hia-journal-{run}", (f"hia-rate-limiter-{run}" if spec.rate_limit else None)
+        journal = ray.remote(_JournalKeeper).options(name=journal_name, num_cpus=0, scheduling_strategy=here).remote(
             str(journal_path), fsync)
         helpers = [journal]
-        limiter = None
-        if spec.rate_limit:
-            limiter = ray.remote(_SharedRateLimiter).options(num_cpus=0).remote(spec.rate_limit)
-            helpers.append(limiter)
+        if limiter_name:
+            helpers.append(ray.remote(_SharedRateLimiter).options(name=limiter_name, num_cpus=0).remote(spec.rate_limit))
         worker_class = ray.remote(_Worker).options(num_cpus=options.worker_cpus, max_restarts=-1, max_task_retries=0,
                                                    max_concurrency=max(concurrency, 1))
-        workers = [worker_class.remote(settings, spec, journal, limiter) for _ in range(options.workers)]
+        workers = [worker_class.remote(settings, spec, journal_name, limiter_name) for _ in range(options.workers)]
         ray.get([w.pid.remote() for w in workers], timeout=D.RAY_START_TIMEOUT_S)  # each has built its pipeline
         return cls(workers, journal, helpers, aligner.max_budget, started, set(ray.get(journal.items.remote())))
 
