@@ -156,6 +156,10 @@ async def align_many(aligner: Any, items: Iterable[Item | Mapping[str, Any]], *,
     journal_path = path.with_name(path.name + ".answers.jsonl")
     if fresh:
         journal_path.unlink(missing_ok=True)  # answers of an output since deleted must not be replayed
+    if not todo:  # nothing left to align: no engine to start (a Ray cluster takes seconds)
+        writer.close()
+        journal_path.unlink(missing_ok=True)
+        return report
     runner: ItemRunner
     started = time.perf_counter()
     try:

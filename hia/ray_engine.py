@@ -17,12 +17,14 @@ The workers share two actors:
 - the policy's rate limiter (hia.ratelimit), when the policy has one: every worker takes its send
   slots from it, so the cluster keeps to the rate, not to the rate times the workers.
 
-A worker that dies (killed, out of memory, its machine gone) is restarted by Ray. Its items are
-sent again, to whichever worker is least busy: the calls they had paid for are the journal's
-entries, which their replayed searches get back instead of paying again, and an item never pays
-for more new answers than the calls reserved for it. An item whose workers die
-RAY_ITEM_ATTEMPTS times is recorded with WorkerLost; its paid answers stay in the journal for a
-rerun.
+A worker tells the journal actor about each call before it sends it. So when a worker dies
+(killed, out of memory, its machine gone) the driver knows what each of its items spent: the
+calls sent, answered or still in flight (the provider may bill those), stay spent; what was
+reserved and not sent goes back to the budget. Ray restarts the worker, and the items are sent
+again, to whichever worker is least busy: their replayed searches get the journaled answers back
+instead of paying again, and an item never sends more calls than were reserved for it. An item
+whose workers die RAY_ITEM_ATTEMPTS times is recorded with WorkerLost; its paid answers stay in
+the journal for a rerun.
 
 Workers build their aligner from the driver's Settings and the policy's endpoint (hia.build),
 never from pickled clients. The API keys in them travel in the actors' constructor arguments,
@@ -32,7 +34,6 @@ in memory: Endpoint's repr hides them, so no Ray log shows them. Attributes regi
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections import Counter
@@ -287,12 +288,6 @@ class RayRunner:
         workers = [worker_class.remote(settings, spec, journal_name, limiter_name) for _ in range(options.workers)]
         ray.get([w.pid.remote() for w in workers], timeout=D.RAY_START_TIMEOUT_S)  # each has built its pipeline
         return cls(workers, journal, helpers, aligner.max_budget, started, set(ray.get(journal.items.remote())))
-
-    def pids(self) -> list[int]:
-        """The worker processes' ids (for tests that kill one)."""
-        import ray
-
-        return ray.get([w.pid.remote() for w in self._workers])
 
     async def align(self, item: Any, *, budget: int | Budget, allowance: int | None = None,
                     resume: AlignmentResult | None = None) -> AlignmentResult:
