@@ -254,7 +254,6 @@ class RayRunner:
         self._helpers = helpers
         self.max_budget = max_budget
         self._started_cluster = started_cluster
-        self.worker_deaths = 0  # dispatches lost to a dead worker, and sent again
 
     @classmethod
     def start(cls, aligner: Any, journal_path: Path, fsync: bool, options: RayOptions,
@@ -266,7 +265,6 @@ class RayRunner:
         spec = PolicySpec.of(aligner.policy)
         try:
             import ray
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError:
             raise InputError("engine='ray' needs Ray: pip install 'hia[ray]'") from None
         started = not ray.is_initialized()
@@ -275,6 +273,19 @@ class RayRunner:
             ray.init(address=options.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                      **({"num_cpus": max(os.cpu_count() or 1, int(options.workers * options.worker_cpus))}
                         if local else {}))
+        try:
+            return cls._start_actors(ray, settings, spec, journal_path, fsync, options, concurrency, aligner.max_budget,
+                                     started)
+        except BaseException:
+            if started:
+                ray.shutdown()
+            raise
+
+    @classmethod
+    def _start_actors(cls, ray: Any, settings: Settings, spec: PolicySpec, journal_path: Path, fsync: bool,
+                      options: RayOptions, concurrency: int, max_budget: int, started: bool) -> "RayRunner":
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         run = uuid.uuid4().hex[:12]
         journal_name, limiter_name = f"hia-journal-{run}", (f"hia-rate-limiter-{run}" if spec.rate_limit else None)
@@ -287,7 +298,7 @@ class RayRunner:
                                                    max_concurrency=max(concurrency, 1))
         workers = [worker_class.remote(settings, spec, journal_name, limiter_name) for _ in range(options.workers)]
         ray.get([w.pid.remote() for w in workers], timeout=D.RAY_START_TIMEOUT_S)  # each has built its pipeline
-        return cls(workers, journal, helpers, aligner.max_budget, started, set(ray.get(journal.items.remote())))
+        return cls(workers, journal, helpers, max_budget, started, set(ray.get(journal.items.remote())))
 
     async def align(self, item: Any, *, budget: int | Budget, allowance: int | None = None,
                     resume: AlignmentResult | None = None) -> AlignmentResult:
@@ -319,7 +330,6 @@ class RayRunner:
                     # The worker died with the item. Its answers are in the journal, for the next
                     # dispatch to replay; its calls sent, answered or in flight, stay spent.
                     spent += await self._journal.spent.remote(dispatch)
-                    self.worker_deaths += 1
                     continue
                 finally:
                     self._load[slot] -= 1

