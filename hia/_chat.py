@@ -305,8 +305,8 @@ class AsyncChatEndpoint(_EndpointBase):
             if self.rate_limiter is not None:
                 await self.rate_limiter.wait()
             # The request is plain JSON already: posting it as it is skips `create`'s walk over
-            # the typed parameters, a third of the client's CPU time per call in a busy batch
-            # (benchmarks/overhead.py); the reply is read into the same ChatCompletion model.
+            # the typed parameters, about a fifth of the client's CPU time per call in a profiled
+            # batch of 64 concurrent alignments; the reply is read into the same ChatCompletion.
             return await self.client.post("/chat/completions", body=request, cast_to=ChatCompletion)
 
         try:

@@ -46,7 +46,8 @@ class ChatPolicy(_PolicyBase):
     """A chat model behind an OpenAI-compatible endpoint, with a blocking `complete`.
 
     `client` may be an `openai.OpenAI` (its key, URL, headers and timeout are used) or an
-    `openai.AsyncOpenAI`. Inside an aligner its calls run on the aligner's event loop."""
+    `openai.AsyncOpenAI`. Inside an aligner its calls run on the aligner's event loop.
+    `rate_limiter` (a hia.RateLimiter) paces every request it sends, retries included."""
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
@@ -72,7 +73,8 @@ class ChatPolicy(_PolicyBase):
 
 
 class AsyncChatPolicy(_PolicyBase):
-    """A chat model behind an OpenAI-compatible endpoint, called with `openai.AsyncOpenAI`."""
+    """A chat model behind an OpenAI-compatible endpoint, called with `openai.AsyncOpenAI`;
+    `rate_limiter` as for ChatPolicy."""
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  client: Any = None, timeout: float = D.REQUEST_TIMEOUT_S, max_retries: int = D.MAX_RETRIES,
