@@ -84,9 +84,9 @@ REQUEST_TIMEOUT_S = 120.0
 MAX_RETRIES = 4  # transport retries per call, after the first attempt
 RETRY_INITIAL_WAIT_S = 0.5
 RETRY_MAX_WAIT_S = 20.0
-CLIENT_SHARDS = 8
+CLIENT_SHARDS = 8  # async clients (connection pools) per endpoint per event loop
 RATE_LIMIT_BURST = 1  # requests a rate limiter lets through at once after an idle spell
-RATE_LIMIT_LATE_SHARE = 0.25  # a request that woke this share of a slot past its send time claims another  # async clients (connection pools) per endpoint per event loop
+RATE_LIMIT_LATE_SHARE = 0.25  # a request that woke this share of a slot past its send time claims another
 
 # Embedded local models
 EMBEDDED_OPTIMIZER = "template"  # "template", "smollm2" or "qwen"; measured in benchmarks/optimizers.py

@@ -8,6 +8,7 @@ import pytest
 
 from hia import AsyncAligner, AsyncChatPolicy, ExactReference, InputError, TemplateOptimizer
 from tests.support.loopback import LoopbackServer
+from tests.support.processes import kill_when
 
 
 def answer_by_topic(request: dict) -> str:
@@ -109,11 +110,8 @@ def test_batch_command_spends_a_total_budget_where_it_pays(tmp_path):
 
 def test_a_killed_batch_pays_again_only_for_calls_in_flight(tmp_path):
     """kill -9 mid-run, then rerun: every answer that had arrived is replayed from the journal."""
-    import os
-    import signal
     import subprocess
     import sys
-    import time
 
     items = tmp_path / "items.jsonl"
     items.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"How do I keep plant {i} alive?",
@@ -124,12 +122,7 @@ def test_a_killed_batch_pays_again_only_for_calls_in_flight(tmp_path):
                "--reference", "exact", "--budget", "3", "--concurrency", "2", "--model", "m"]
     with LoopbackServer(latency_s=0.3) as upstream:
         first = subprocess.Popen([*command, "--base-url", upstream.base_url], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while len(upstream.requests) < 7:
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.02)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(30)
+        kill_when(first, lambda: len(upstream.requests) >= 7, timeout_s=120)
         sent_before = len(upstream.requests)
         finished_before = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
         journal = [json.loads(line) for line in (tmp_path / "o.jsonl.answers.jsonl").read_text().splitlines()

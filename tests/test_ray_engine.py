@@ -18,6 +18,7 @@ import ray
 from hia import Budget, ChatPolicy, InputError, RateLimiter, RayOptions
 from hia.build import Settings, build
 from tests.support.loopback import Faults, LoopbackServer
+from tests.support.processes import kill_when
 
 KEY = "sk-planted-ray-secret-0123456789abcdef"
 # 30% of requests misbehave: 429s, 500s, dropped connections, garbled bodies and hangs.
@@ -135,12 +136,7 @@ def test_a_rerun_after_a_killed_driver_pays_for_no_answer_twice(cluster, tmp_pat
     env = {**os.environ, "OPENAI_API_KEY": KEY}
     with LoopbackServer(latency_s=0.3, api_key=KEY) as upstream:
         first = subprocess.Popen([*command, "--base-url", upstream.base_url], env=env, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 240
-        while len(upstream.answered) < 10:
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.02)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(30)
+        kill_when(first, lambda: len(upstream.answered) >= 10, timeout_s=240)
         time.sleep(1.0)  # the journal actor dies with its driver; what it wrote is on disk
         answered_before = len(upstream.answered)
         finished_before = {r["id"] for r in records_of(out)} if out.exists() else set()
@@ -192,13 +188,17 @@ def test_an_item_whose_workers_keep_dying_is_recorded_as_worker_lost(cluster, tm
     assert 2 <= len(upstream.requests) <= shared.used <= 3 and shared.reserved == 0
 
 
-def test_bad_engine_options_are_refused_before_any_call(tmp_path):
+def test_bad_engine_options_are_refused_before_any_call(tmp_path, monkeypatch):
     from hia import AsyncAligner, ExactReference
 
     with LoopbackServer() as upstream:
         with build(Settings(reference="exact")) as pipeline, policy(upstream) as chat, pipeline.aligner(chat) as aligner:
             with pytest.raises(InputError, match="unknown engine"):
                 aligner.align_many(items(2), output=tmp_path / "a.jsonl", engine="spark", progress=False)
+            with monkeypatch.context() as without_ray:
+                without_ray.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
+                with pytest.raises(InputError, match=r"hia\[ray\]"):
+                    aligner.align_many(items(2), output=tmp_path / "e.jsonl", engine="ray", progress=False)
         with build(Settings(reference="exact")) as pipeline:
             callable_policy = pipeline.aligner(lambda prompt: "an answer")
             with pytest.raises(InputError, match="callable"):
