@@ -24,12 +24,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hia import AsyncAligner, Goal
+from hia import AsyncAligner, Goal, SearchOptions
 from hia import _defaults as D
-from hia.objectives import OBJECTIVES, all_rewards, get_objective
-from hia.optimizer import goal_conditioned_prompt
+from hia.core.objectives import OBJECTIVES, all_rewards, get_objective
+from hia.core.results import AlignmentResult
+from hia.models.optimizer import goal_conditioned_prompt
 from hia.rewards.base import ReferenceRewardModel
-from hia.types import AlignmentResult
 
 REWARDS = tuple(OBJECTIVES)
 HIA = "hia_greedy" if D.DEFAULT_METHOD == "hia" else D.DEFAULT_METHOD  # the default HIA method, fixed before any run
@@ -268,20 +268,18 @@ async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_pa
     rows = finished_rows(items, plan, rows_path)
     if rows is not None:
         return rows
-    from hia import AsyncChatPolicy
-    from hia.build import Endpoint, Settings, build
-    from hia.local import LocalModels
-    from hia.rewards.embeddings import shared_embedder
+    from hia.build import Endpoint, Settings, build, build_policy
+    from hia.models.embeddings import shared_embedder
+    from hia.models.local import LocalModels
 
     embedder = shared_embedder()
     with LocalModels(optimizer) as local:
-        policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=max_tokens)
+        policy = build_policy(Endpoint(local.policy.base_url, local.policy.alias), blocking=False, max_tokens=max_tokens)
         rewriter = Endpoint(local.optimizer.base_url, local.optimizer.alias) if local.optimizer is not None else None
-        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, online_learning=False,
-                                  objective=plan.objective))
-        options = {**pipeline.aligner_options(), "embedder": embedder}
+        search = SearchOptions(online_learning=False, objective=plan.objective)
+        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, search=search))
         # each reference steers its own runs; everything else is the pipeline hia builds for any caller
-        aligners = {name: AsyncAligner(policy, reference, **options) for name, reference in plan.references.items()}
+        aligners = {name: pipeline.async_aligner(policy, reference=reference) for name, reference in plan.references.items()}
         its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, max_tokens) if plan.its_hub_budget else None
         try:
             return await run_all(items, plan, aligners=aligners, its_lm=its_lm, rows_path=rows_path, embedder=embedder)

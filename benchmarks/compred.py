@@ -29,11 +29,11 @@ from helpsteer import judgeable
 
 from hia import Goal
 from hia.build import Settings, build_reference
-from hia.cache import Cache
 from hia.data import load_compred, load_stackexchange_pairs
 from hia.data.splits import prompt_id, split_prompts
 from hia.rewards.composite import CompositeReference
 from hia.rewards.preference import CommunityPreferenceModel
+from hia.storage.cache import Cache
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"

@@ -25,9 +25,10 @@ import numpy as np
 from _harness import MAX_TOKENS, bootstrap
 from helpsteer import DEFAULT_DATA, ITEMS, MAX_PROMPT_WORDS, items, judgeable
 
+from hia import SearchOptions, align_many
 from hia import _defaults as D
 from hia.build import Settings, build_reference
-from hia.cache import Cache
+from hia.storage.cache import Cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,9 +49,8 @@ def outcomes(path: Path) -> dict[str, tuple[float, float, int]]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from hia import AsyncAligner, AsyncChatPolicy
-    from hia.build import build
-    from hia.local import LocalModels
+    from hia.build import Endpoint, build, build_policy
+    from hia.models.local import LocalModels
 
     store = Cache()
     reference = build_reference(Settings(reference="attributes"), store)
@@ -61,11 +61,12 @@ async def run(args: argparse.Namespace) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     even_path, adaptive_path = args.out_dir / "dataset_budget_even.jsonl", args.out_dir / "dataset_budget_adaptive.jsonl"
     with LocalModels() as local:
-        policy = AsyncChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=args.max_tokens)
-        pipeline = build(Settings(online_learning=False))
-        aligner = AsyncAligner(policy, reference, **pipeline.aligner_options())
-        await aligner.align_many(bench, output=even_path, budget_per_item=args.per_item)
-        await aligner.align_many(bench, output=adaptive_path, total_budget=total)
+        policy = build_policy(Endpoint(local.policy.base_url, local.policy.alias), blocking=False,
+                              max_tokens=args.max_tokens)
+        pipeline = build(Settings(search=SearchOptions(online_learning=False)))
+        aligner = pipeline.async_aligner(policy, reference=reference)
+        await align_many(aligner, bench, output=even_path, budget_per_item=args.per_item)
+        await align_many(aligner, bench, output=adaptive_path, total_budget=total)
         await policy.close()
         pipeline.close()
     even, adaptive = outcomes(even_path), outcomes(adaptive_path)

@@ -18,8 +18,8 @@ Online learning is off, so no answer teaches the heuristic used for another.
 from __future__ import annotations
 
 import argparse
-import json
 import asyncio
+import json
 import random
 from pathlib import Path
 
@@ -28,9 +28,9 @@ from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_on_local
 from hia import Goal
 from hia import _defaults as D
 from hia.build import Settings, build_reference
-from hia.cache import Cache
 from hia.data import load_helpsteer
 from hia.data.splits import prompt_id, split_prompts
+from hia.storage.cache import Cache
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from hia import LLMJudge
-from hia.local import LocalModels
+from hia.models.local import LocalModels
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"
 

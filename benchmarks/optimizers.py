@@ -24,9 +24,9 @@ from helpsteer import items as helpsteer_items
 
 from hia import Goal
 from hia.build import Settings, build_reference
-from hia.cache import Cache
-from hia.local import EMBEDDED_OPTIMIZERS
-from hia.objectives import euclidean
+from hia.core.objectives import euclidean
+from hia.models.local import EMBEDDED_OPTIMIZERS
+from hia.storage.cache import Cache
 
 ROOT = Path(__file__).resolve().parents[1]
 HIA = "hia_greedy"

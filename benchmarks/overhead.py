@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from hia import AsyncAligner, AsyncChatPolicy, RayOptions
-from hia.build import Endpoint, Settings, build
-from hia.rewards.embeddings import shared_embedder
+from hia import AsyncAligner, RayOptions, align_many
+from hia.build import Endpoint, Settings, build, build_policy
+from hia.models.embeddings import shared_embedder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,7 +58,7 @@ def loopback_process(latency_ms: float, responder: str) -> Iterator[str]:
 
 def aligner(policy_url: str, optimizer_url: str | None) -> AsyncAligner:
     """The pipeline hia builds for any caller; with an `optimizer_url`, an LLM optimizer there."""
-    policy = AsyncChatPolicy("loopback", base_url=policy_url, max_tokens=64, max_retries=0)
+    policy = build_policy(Endpoint(policy_url, "loopback"), blocking=False, max_tokens=64, max_retries=0)
     optimizer = Endpoint(optimizer_url, "loopback") if optimizer_url else None
     return build(Settings(optimizer=optimizer)).async_aligner(policy)
 
@@ -93,7 +93,7 @@ async def throughput(engine: AsyncAligner, method: str, concurrency: int, items:
               "method": method} for i in range(items)]
     engine_name = "ray" if ray else "inprocess"
     start = time.perf_counter()
-    report = await engine.align_many(batch, output=out, budget_per_item=budget, concurrency=concurrency,
+    report = await align_many(engine, batch, output=out, budget_per_item=budget, concurrency=concurrency,
                                      progress=False, engine=engine_name, ray=ray)
     # Starting the Ray workers (each loads its models) is paid once per batch, not per item: it
     # is reported beside the rate, not in it.

@@ -9,14 +9,14 @@ import asyncio
 import os
 import sys
 
-from hia import AsyncAligner, AsyncChatPolicy, LLMJudge, TemplateOptimizer
+from hia import AsyncAligner, AsyncChatPolicy, LLMJudge, SearchOptions, TemplateOptimizer
 
 
 async def main(base_url: str, model: str) -> None:
     key = os.environ.get("OPENAI_API_KEY")
     policy = AsyncChatPolicy(model, base_url=base_url, api_key=key, max_tokens=300)
     judge = LLMJudge(model, base_url=base_url, api_key=key)
-    aligner = AsyncAligner(policy, judge, optimizer=TemplateOptimizer(), method="hia")
+    aligner = AsyncAligner(policy, judge, optimizer=TemplateOptimizer(), options=SearchOptions(method="hia"))
     questions = ["What is a monad?", "Why do cats purr?", "How does TCP avoid congestion?"]
     # Concurrent alignments, two policy calls each. Pass one hia.Budget instead to cap them together.
     results = await asyncio.gather(*(aligner.align(q, "complexity=1,verbosity=1", budget=2) for q in questions))

@@ -7,12 +7,13 @@ and the output file; two worker actors run the searches, each with its own clien
 Run it again and the finished items are skipped.
 """
 
+import asyncio
 import json
 from pathlib import Path
 
-from hia import Budget, ChatPolicy, RayOptions
+from hia import Budget, ChatPolicy, RayOptions, SearchOptions, align_many
 from hia.build import Settings, build
-from hia.local import LocalModels
+from hia.models.local import LocalModels
 
 ITEMS = [{"id": "basil", "prompt": "How do I keep basil alive indoors?", "goal": "verbosity=1,complexity=1"},
          {"id": "tcp", "prompt": "Explain TCP slow start.", "goal": "verbosity=2,complexity=3"},
@@ -20,12 +21,12 @@ ITEMS = [{"id": "basil", "prompt": "How do I keep basil alive indoors?", "goal":
          {"id": "tides", "prompt": "What causes the tides?", "goal": "verbosity=2,complexity=1"}]
 OUT = Path("ray_batch.jsonl")
 
-with LocalModels("template") as local, build(Settings(method="hia")) as pipeline, \
+with LocalModels("template") as local, build(Settings(search=SearchOptions(method="hia"))) as pipeline, \
         ChatPolicy(local.policy.alias, base_url=local.policy.base_url, max_tokens=200) as policy, \
         pipeline.aligner(policy) as aligner:
     budget = Budget(7)
-    report = aligner.align_many(ITEMS, output=OUT, budget_per_item=2, shared_budget=budget, engine="ray",
-                                ray=RayOptions(workers=2), concurrency=4)
+    report = asyncio.run(align_many(aligner, ITEMS, output=OUT, budget_per_item=2, shared_budget=budget, engine="ray",
+                                ray=RayOptions(workers=2), concurrency=4))
     print(f"{report.done} aligned, {report.skipped} skipped, {budget.used} of {budget.total} calls spent "
           f"(workers started in {report.start_seconds:.1f} s)")
 for line in OUT.read_text().splitlines():

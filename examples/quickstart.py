@@ -7,7 +7,7 @@ each answer is also scored by the exact reference (word count and reading grade)
 """
 
 from hia import Aligner, ChatPolicy, ExactReference, LLMOptimizer, TemplateOptimizer, default_reference
-from hia.local import LocalModels
+from hia.models.local import LocalModels
 
 PROMPT = "How do I keep basil alive indoors?"
 GOAL = "verbosity=1,complexity=1"

@@ -6,7 +6,7 @@
 import openai
 
 import hia
-from hia.local import LocalModels
+from hia.models.local import LocalModels
 
 with LocalModels() as local:  # any OpenAI-compatible endpoint works the same way
     client = openai.OpenAI(base_url=local.policy.base_url, api_key="unused")

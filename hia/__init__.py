@@ -1,10 +1,15 @@
 """hia: heuristic-guided inference-time alignment of black-box chat models."""
 
-from .aligner import Aligner, AsyncAligner
-from .attributes import Attribute, known_attributes, register_attribute
-from .budget import Budget
-from .client import AlignedChatCompletion, wrap
-from .errors import (
+from hia.core.attributes import Attribute, known_attributes, register_attribute
+from hia.core.budget import Budget
+from hia.core.goal import Goal
+from hia.core.objectives import euclidean, goal_completion, max_error
+from hia.core.results import AlignmentResult, Candidate, Evaluation
+from hia.core.usage import Usage
+from hia.engine.aligner import Aligner, AsyncAligner
+from hia.engine.batch import BatchReport, align_many
+from hia.engine.ray_runner import RayOptions
+from hia.errors import (
     AuthenticationFailed,
     BudgetExhausted,
     ContextLengthExceeded,
@@ -21,13 +26,10 @@ from .errors import (
     UnjudgeableGoalWarning,
     WorkerLost,
 )
-from .goal import Goal
-from .objectives import euclidean, goal_completion, max_error
-from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
-from .policy import AsyncChatPolicy, ChatPolicy
-from .ratelimit import RateLimiter
-from .ray_engine import RayOptions
-from .rewards import (
+from hia.models.optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
+from hia.models.policy import AsyncChatPolicy, ChatPolicy
+from hia.models.ratelimit import RateLimiter
+from hia.rewards import (
     AttributeModel,
     CommunityPreferenceModel,
     CompositeReference,
@@ -40,11 +42,11 @@ from .rewards import (
     TransformersRewardModel,
     ZeroShotHeuristic,
 )
-from .search import METHODS
-from .search.filters import FilterSettings
-from .training import default_reference
-from .types import AlignmentResult, Candidate, Evaluation
-from .usage import Usage
+from hia.rewards.shipped import default_reference
+from hia.search import METHODS
+from hia.search.filters import FilterSettings
+from hia.search.options import SearchOptions
+from hia.serving.wrapper import AlignedChatCompletion, wrap
 
 __version__ = "0.1.0"
 
@@ -58,5 +60,5 @@ __all__ = [
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
     "LocalModelsUnavailable", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
-    "WorkerLost", "RateLimiter", "RayOptions",
+    "WorkerLost", "RateLimiter", "RayOptions", "SearchOptions", "align_many", "BatchReport",
 ]

@@ -51,10 +51,19 @@ ANSWER_LENGTH_RATIO = 4.0  # a "rewrite" this many times longer than the prompt 
 ANSWER_MIN_EXTRA_WORDS = 60  # ... at least this many words longer) is an answer, not a prompt
 
 # Heuristic reward models (stage 2)
+PRIOR_RIDGE_ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # the question prior's penalty, chosen by cross-validation
 HEURISTIC_ANCHOR_GAIN = 6.0  # zero-shot: how far a unit of anchor-similarity difference moves a prediction
 HEURISTIC_CUE_STEP = 0.6  # zero-shot: share of the half-range one explicit cue ("in one sentence") adds
 HEURISTIC_RUBRIC_COMPLIANCE = 0.8  # zero-shot: share of the way to a quoted rubric level the answer is predicted to go
 HEURISTIC_STATED_COMPLIANCE = 0.5  # zero-shot: the same for a target stated as a number ("verbosity 1 of 4")
+HEURISTIC_FREE_COMPLIANCE = 0.5  # the same for the level a free-form rewrite asks for, as the zero-shot model reads it
+# What the shipped heuristic learns about a policy (hia/rewards/policy_heuristic.py): a Bayesian
+# linear model per attribute, its prior centred on the compliances above.
+HEURISTIC_PRIOR_SD_COMPLIANCE = 0.25  # prior sd of each compliance
+HEURISTIC_PRIOR_SD_OFFSET = 0.5  # prior sd of the policy's offset per kind of instruction
+HEURISTIC_PRIOR_SD_PHRASING = 0.25  # prior sd of each template phrasing's effect
+HEURISTIC_NOISE_SD = 0.5  # sd of one answer's score around its prompt's expected score (seeds, sampling)
+POLICY_MEMORY_MAX_EVIDENCE = 2000  # answers' worth of evidence kept per policy; older evidence fades as new arrives
 LEARNED_HEURISTIC_ALPHA = 3.0  # ridge penalty of the learned correction: larger trusts the zero-shot base more
 LEARNED_HEURISTIC_MAX_EVIDENCE = 2000  # newest (prompt, scores) examples kept
 LEARNED_HEURISTIC_MIN_EVIDENCE = 5  # below this many examples of an attribute, the base alone predicts it

@@ -1,29 +1,35 @@
 """The one place that turns settings into an aligner.
 
 `hia align`, `hia serve` (and so the proxy and the wrapper it runs), `hia calibrate` and the
-benchmarks all build their reference, optimizer, heuristic and cache here, so the same options
-mean the same pipeline everywhere.
+benchmarks all build their policy, reference, optimizer, heuristic, cache and aligners here, so
+the same options mean the same pipeline everywhere.
 
     settings = Settings(reference="exact", optimizer=Endpoint("http://127.0.0.1:8081/v1", "smollm2"))
     with build(settings, policy=Endpoint("https://api.openai.com/v1", "gpt-4o-mini", key)) as pipeline:
-        result = pipeline.aligner(ChatPolicy(...)).align(prompt, goal, budget=2)
+        result = pipeline.aligner(build_policy(endpoint)).align(prompt, goal, budget=2)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import _defaults as D
-from ._chat import public_url
-from .aligner import Aligner, AsyncAligner
-from .cache import Cache, CachedReference
-from .errors import InputError
-from .optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
-from .rewards.base import HeuristicRewardModel, ReferenceRewardModel
-from .rewards.embeddings import Embedder
-from .training import default_reference
+from hia.engine.aligner import Aligner, AsyncAligner
+from hia.errors import InputError
+from hia.models.chat import public_url
+from hia.models.embeddings import Embedder
+from hia.models.local import cache_dir
+from hia.models.optimizer import LLMOptimizer, PromptOptimizer, TemplateOptimizer
+from hia.models.policy import AsyncChatPolicy, ChatPolicy, PolicySpec
+from hia.models.ratelimit import Pace
+from hia.rewards.base import HeuristicRewardModel, ReferenceRewardModel
+from hia.rewards.cached import CachedReference
+from hia.rewards.policy_memory import PolicyMemory, memory_file, policy_key
+from hia.rewards.shipped import default_heuristic, default_reference
+from hia.search.options import SearchOptions
+from hia.storage.cache import Cache
 
 REFERENCES = ("attributes", "exact", "judge")
 
@@ -44,8 +50,11 @@ class Settings:
     reference: "attributes" (the trained HelpSteer model, `reference_file` or the shipped one),
     "exact" (text measures) or "judge" (an LLM judge on `judge`, by default the policy's endpoint).
     optimizer: an LLM optimizer's endpoint, or None for TemplateOptimizer (no model).
-    heuristic_file: a learned heuristic from `hia calibrate` (default: the zero-shot heuristic).
+    heuristic_file: a learned heuristic from `hia calibrate` (default: the shipped PolicyHeuristic).
+    remember_policy: keep what the shipped heuristic learns about each policy in `memory_dir`
+    (default: $HIA_MEMORY_DIR, else ~/.cache/hia/policies), shared by every process that uses it.
     cache_file: a SQLite file caching embeddings and reference scores across runs (default: memory).
+    search: the search options (method, objective, budgets, seed, sizes), passed whole to the aligner.
     """
 
     reference: str = "attributes"
@@ -53,19 +62,33 @@ class Settings:
     judge: Endpoint | None = None
     optimizer: Endpoint | None = None
     heuristic_file: str | None = None
+    remember_policy: bool = True
+    memory_dir: str | None = None
     cache_file: str | None = None
-    online_learning: bool = True
-    method: str = D.DEFAULT_METHOD
-    objective: str = D.DEFAULT_OBJECTIVE
-    seed: int = D.POLICY_BASE_SEED
-    hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND
-    beam_width: int = D.BEAM_WIDTH
-    beam_expansions: int = D.BEAM_EXPANSIONS
-    max_budget: int = D.MAX_BUDGET
+    search: SearchOptions = SearchOptions()
 
     def __post_init__(self) -> None:
         if self.reference not in REFERENCES:
             raise InputError(f"unknown reference {self.reference!r}; choose one of {', '.join(REFERENCES)}")
+        if not isinstance(self.search, SearchOptions):
+            raise InputError(f"search must be a hia.SearchOptions, got {type(self.search).__name__}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a Ray worker makes the aligner this process has: the settings and the policy's spec,
+    plain picklable values (the Ray engine calls it; it never imports this module)."""
+
+    settings: Settings
+    policy: PolicySpec
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self.policy.rate_limit
+
+    def __call__(self, rate_limiter: Pace | None) -> AsyncAligner:
+        endpoint = Endpoint(self.policy.base_url, self.policy.model, self.policy.api_key)
+        return build(self.settings, policy=endpoint).async_aligner(self.policy.make(rate_limiter))
 
 
 @dataclass
@@ -75,27 +98,43 @@ class Pipeline:
     settings: Settings
     reference: ReferenceRewardModel
     optimizer: PromptOptimizer
-    heuristic: HeuristicRewardModel | None
+    heuristic: HeuristicRewardModel | None  # the one from heuristic_file; None: the shipped one, per policy
     embedder: Embedder | None
     store: Cache
+    learned: dict[str, HeuristicRewardModel] = field(default_factory=dict)  # the shipped heuristic, per policy
 
-    def aligner_options(self) -> dict[str, Any]:
-        """The keyword arguments of AsyncAligner / Aligner beside the policy and the reference."""
-        s = self.settings
-        return {"optimizer": self.optimizer, "heuristic": self.heuristic, "embedder": self.embedder,
-                "online_learning": s.online_learning, "method": s.method, "objective": s.objective, "seed": s.seed,
-                "hia_candidates": s.hia_candidates, "beam_width": s.beam_width, "beam_expansions": s.beam_expansions,
-                "max_budget": s.max_budget}
+    def heuristic_for(self, policy: Any) -> HeuristicRewardModel:
+        """The heuristic for `policy`: the settings' file, or the shipped heuristic with what it
+        has learned about this policy (kept per endpoint and model; in memory for a callable)."""
+        if self.heuristic is not None:
+            return self.heuristic
+        spec = policy.spec if isinstance(policy, (ChatPolicy, AsyncChatPolicy)) else None
+        key = f"{public_url(spec.base_url)}\n{spec.model}" if spec is not None else f"callable:{id(policy)}"
+        if key not in self.learned:
+            memory = None
+            if spec is not None and self.settings.remember_policy:
+                folder = self.settings.memory_dir or os.environ.get("HIA_MEMORY_DIR") or cache_dir() / "policies"
+                who = policy_key(public_url(spec.base_url), spec.model)
+                memory = PolicyMemory(memory_file(folder, who), policy=who)
+            self.learned[key] = default_heuristic(self.embedder, memory)
+        return self.learned[key]
 
-    def async_aligner(self, policy: Any) -> AsyncAligner:
-        aligner = AsyncAligner(policy, self.reference, **self.aligner_options())
-        aligner.settings = self.settings  # so the Ray engine's workers can build the same aligner
-        return aligner
+    def async_aligner(self, policy: Any, *, reference: ReferenceRewardModel | None = None,
+                      options: SearchOptions | None = None) -> AsyncAligner:
+        """An aligner on `policy` with the built parts; `reference` and `options` replace the settings' own."""
+        spec = policy.spec if isinstance(policy, (ChatPolicy, AsyncChatPolicy)) else None
+        settings = self.settings if options is None else replace(self.settings, search=options)
+        recipe = Recipe(settings, spec) if spec is not None and reference is None else None
+        return AsyncAligner(policy, reference or self.reference, optimizer=self.optimizer,
+                            heuristic=self.heuristic_for(policy), embedder=self.embedder, options=settings.search,
+                            recipe=recipe)
 
-    def aligner(self, policy: Any) -> Aligner:
-        aligner = Aligner(policy, self.reference, **self.aligner_options())
-        aligner.settings = self.settings
-        return aligner
+    def aligner(self, policy: Any, *, reference: ReferenceRewardModel | None = None,
+                options: SearchOptions | None = None) -> Aligner:
+        """The blocking twin of async_aligner."""
+        made = self.async_aligner(policy, reference=reference, options=options)
+        return Aligner(made.policy, made.reference, optimizer=made.optimizer, heuristic=made.heuristic,
+                       embedder=self.embedder, options=made.options, recipe=made.recipe)
 
     def close(self) -> None:
         self.store.close()
@@ -107,14 +146,20 @@ class Pipeline:
         self.close()
 
 
+def build_policy(endpoint: Endpoint, *, blocking: bool = True, **params: Any) -> ChatPolicy | AsyncChatPolicy:
+    """The policy on `endpoint`: every command and benchmark makes its policy here."""
+    kind = ChatPolicy if blocking else AsyncChatPolicy
+    return kind(endpoint.model, base_url=endpoint.base_url, api_key=endpoint.api_key, **params)
+
+
 def build_reference(settings: Settings, store: Cache, policy: Endpoint | None = None) -> ReferenceRewardModel:
     """The reference model `settings` names, behind a score cache where scoring costs anything."""
     if settings.reference == "exact":
-        from .rewards.exact import ExactReference
+        from hia.rewards.exact import ExactReference
 
         return ExactReference()  # text measures: nothing worth caching
     if settings.reference == "judge":
-        from .rewards.judge import LLMJudge
+        from hia.rewards.judge import LLMJudge
 
         endpoint = settings.judge or policy
         if endpoint is None:
@@ -135,10 +180,10 @@ def build_optimizer(settings: Settings) -> PromptOptimizer:
 
 
 def build_heuristic(settings: Settings, embedder: Embedder | None) -> HeuristicRewardModel | None:
-    """The learned heuristic from `heuristic_file`, or None (the aligner then makes the zero-shot one)."""
+    """The learned heuristic from `heuristic_file`, or None (each aligner then gets the shipped one)."""
     if not settings.heuristic_file:
         return None
-    from .rewards.learned import LearnedHeuristic
+    from hia.rewards.learned import LearnedHeuristic
 
     return LearnedHeuristic.load(settings.heuristic_file, embedder=embedder)
 

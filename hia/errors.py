@@ -9,11 +9,7 @@ a result or a response.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterable
-
-if TYPE_CHECKING:
-    from .types import AlignmentResult
-
+from typing import Any, Iterable
 
 REDACTED = "[redacted]"
 _SECRET_PATTERNS = (
@@ -40,7 +36,7 @@ class HiaError(Exception):
     An error that ends an alignment carries the work paid for before it as `result` (an
     AlignmentResult: every candidate, answer and score so far); otherwise `result` is None."""
 
-    result: AlignmentResult | None = None
+    result: Any = None  # an AlignmentResult; typed loosely so that errors import nothing above them
 
 
 class GoalError(HiaError, ValueError):

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from hia import Goal, HeuristicRewardModel, PromptOptimizer, ReferenceRewardModel
-from hia.rewards.embeddings import Embedder
+from hia.models.embeddings import Embedder
 
 
 class HashEmbedder(Embedder):

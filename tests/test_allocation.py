@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hia import AsyncAligner, AsyncChatPolicy, ExactReference, InputError, TemplateOptimizer
+from hia import AsyncAligner, AsyncChatPolicy, ExactReference, InputError, SearchOptions, TemplateOptimizer, align_many
 from tests.support.loopback import LoopbackServer
 from tests.support.processes import kill_when
 
@@ -28,8 +28,8 @@ ITEMS = ([{"id": f"easy{i}", "prompt": f"easy question {i}?", "goal": "verbosity
 def run(tmp_path, name, method, **budget):
     with LoopbackServer(responder=answer_by_topic) as upstream:
         aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
-                               optimizer=TemplateOptimizer(), method=method)
-        report = asyncio.run(aligner.align_many(ITEMS, output=tmp_path / name, progress=False, **budget))
+                               optimizer=TemplateOptimizer(), options=SearchOptions(method=method))
+        report = asyncio.run(align_many(aligner, ITEMS, output=tmp_path / name, progress=False, **budget))
         calls = len(upstream.requests)
     records = {r["id"]: r for r in map(json.loads, (tmp_path / name).read_text().splitlines())}
     return report, records, calls
@@ -69,10 +69,10 @@ def test_total_budget_and_shared_budget_are_not_given_together(tmp_path):
 
     aligner = AsyncAligner(lambda prompt: "x", ExactReference())
     with pytest.raises(InputError, match="not both"):
-        asyncio.run(aligner.align_many(ITEMS, output=tmp_path / "x.jsonl", total_budget=4, shared_budget=Budget(4),
+        asyncio.run(align_many(aligner, ITEMS, output=tmp_path / "x.jsonl", total_budget=4, shared_budget=Budget(4),
                                        progress=False))
     with pytest.raises(InputError, match="total_budget"):
-        asyncio.run(aligner.align_many(ITEMS, output=tmp_path / "x.jsonl", total_budget=0, progress=False))
+        asyncio.run(align_many(aligner, ITEMS, output=tmp_path / "x.jsonl", total_budget=0, progress=False))
 
 
 def test_resume_continues_an_alignment_with_new_seeds_and_keeps_what_was_paid(tmp_path):
@@ -80,15 +80,16 @@ def test_resume_continues_an_alignment_with_new_seeds_and_keeps_what_was_paid(tm
         aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
                                optimizer=TemplateOptimizer())
         first = asyncio.run(aligner.align("growing question?", "verbosity=2", budget=2))
-        answers = [c.evaluation.response for c in first.evaluated]
+        answers = {c.id: c.evaluation.response for c in first.evaluated}
         more = asyncio.run(aligner.align("growing question?", "verbosity=2", budget=2, resume=first))
         with pytest.raises(InputError, match="same prompt"):
             asyncio.run(aligner.align("another question?", "verbosity=2", budget=1, resume=first))
     assert more is first and more.budget == 4 and more.usage.policy_calls == 4 == len(upstream.requests)
-    assert [c.evaluation.response for c in more.evaluated][:2] == answers  # kept
+    assert len(answers) == 2
+    assert {c.id: c.evaluation.response for c in more.evaluated if c.id in answers} == answers  # kept
     seeds = [r["seed"] for r in upstream.requests]
     assert len(set(seeds)) == 4  # every call a new sample
-    assert max(c.round for c in more.candidates) > max(c.round for c in more.candidates[: len(answers) + 1])
+    assert max(c.round for c in more.candidates) > max(c.round for c in more.candidates if c.id in answers)
 
 
 def test_batch_command_spends_a_total_budget_where_it_pays(tmp_path):
@@ -144,9 +145,9 @@ def test_a_finished_or_deleted_output_leaves_no_answers_to_replay(tmp_path):
     out = tmp_path / "o.jsonl"
     with LoopbackServer(responder=answer_by_topic) as upstream:
         aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
-                               optimizer=TemplateOptimizer(), method="best_of_n")
+                               optimizer=TemplateOptimizer(), options=SearchOptions(method="best_of_n"))
         for _ in range(2):  # the second run starts over after the output was deleted: it pays again
-            asyncio.run(aligner.align_many(ITEMS[:2], output=out, budget_per_item=2, progress=False))
+            asyncio.run(align_many(aligner, ITEMS[:2], output=out, budget_per_item=2, progress=False))
             assert not (tmp_path / "o.jsonl.answers.jsonl").exists()  # complete: the journal is gone
             out.unlink()
         assert len(upstream.requests) == 2 * 2 * 2

@@ -15,9 +15,11 @@ from hia import (
     GoalError,
     InputError,
     RewardModelError,
+    SearchOptions,
     TemplateOptimizer,
+    align_many,
 )
-from hia.local import free_port
+from hia.models.local import free_port
 from hia.rewards.base import ReferenceRewardModel
 from tests.support.loopback import LoopbackServer
 
@@ -139,7 +141,7 @@ def test_wrong_api_key():
 
 def test_search_sizes_below_one():
     with pytest.raises(InputError, match="beam_width must be a whole number of at least 1"):
-        AsyncAligner(echo_policy, LengthReference(), beam_width=0)
+        AsyncAligner(echo_policy, LengthReference(), options=SearchOptions(beam_width=0))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -159,7 +161,7 @@ def test_prompt_that_is_not_utf8():
 
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.com/v1", "127.0.0.1:8000/v1"])
 def test_endpoint_url_that_is_not_http(url):
-    from hia.serve import ProxyServer
+    from hia.serving import ProxyServer
 
     with pytest.raises(InputError, match="is not an http\\(s\\) URL"):
         ProxyServer(upstream_url=url, model="m")
@@ -167,8 +169,8 @@ def test_endpoint_url_that_is_not_http(url):
 
 def test_cache_db_or_output_that_is_a_folder_or_not_sqlite(tmp_path):
     from hia.build import Settings, build
-    from hia.cache import Cache
-    from hia.profiles import ProfileStore
+    from hia.serving.profiles import ProfileStore
+    from hia.storage.cache import Cache
 
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"\x00\xffnot a database" * 100)
@@ -179,29 +181,29 @@ def test_cache_db_or_output_that_is_a_folder_or_not_sqlite(tmp_path):
     with pytest.raises(InputError, match="--db .* cannot be used as the profiles database"):
         ProfileStore(garbage)
     with pytest.raises(InputError, match="is a folder"):
-        asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=tmp_path,
+        asyncio.run(align_many(make(), [{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=tmp_path,
                                       progress=False))
 
 
 def test_second_batch_run_on_the_same_output(tmp_path):
-    from hia.jsonl import JsonlWriter
+    from hia.storage.jsonl import JsonlWriter
 
     out = tmp_path / "out.jsonl"
     first = JsonlWriter(out)
     try:
         with pytest.raises(InputError, match=r"another run \(process \d+\) is writing"):
-            asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,
+            asyncio.run(align_many(make(), [{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,
                                           progress=False))
     finally:
         first.close()
-    report = asyncio.run(make().align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,
+    report = asyncio.run(align_many(make(), [{"id": 1, "prompt": "Why?", "goal": "verbosity=1"}], output=out,
                                            progress=False))
     assert report.done == 1  # once the first run let go, the file is free
 
 
 @pytest.mark.parametrize("folds", [0, 1, 10_000])
 def test_folds_out_of_range(folds, tmp_path):
-    from hia.training import train_reference
+    from hia.training.reference import train_reference
 
     data = tmp_path / "rated.jsonl"
     data.write_text("".join(
@@ -230,15 +232,15 @@ def test_empty_or_binary_data_file(content, tmp_path):
      "response_format cannot be honoured"),
 ])
 def test_request_options_the_wrapper_cannot_honour(kwargs, message):
-    from hia.client import split_request
+    from hia.serving.protocol import ChatRequest
 
     with pytest.raises(InputError, match=message):
-        split_request({"model": "m", "extra_body": {"goal": "verbosity=1"}, **kwargs})
+        ChatRequest.parse({"model": "m", "extra_body": {"goal": "verbosity=1"}, **kwargs})
 
 
 @pytest.mark.parametrize("token", ["x", "short-token", "a token with spaces in it"])
 def test_weak_serve_token(token):
-    from hia.serve import ProxyServer
+    from hia.serving import ProxyServer
 
     with pytest.raises(InputError, match="at least 16 characters with no spaces"):
         ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", token=token)
@@ -247,7 +249,7 @@ def test_weak_serve_token(token):
 def test_port_already_in_use():
     import socket
 
-    from hia.serve import ProxyServer
+    from hia.serving import ProxyServer
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from hia import AsyncAligner, FilterSettings, TemplateOptimizer
-from hia.batch import finished_ids
+from hia import AsyncAligner, FilterSettings, TemplateOptimizer, align_many
+from hia.engine.batch import finished_ids
 from hia.errors import EndpointUnreachable
 
 from .fakes import KeywordHeuristic, LengthReference, echo_policy
@@ -29,7 +29,7 @@ def test_every_item_gets_an_outcome_even_when_some_fail(tmp_path, hash_embedder)
     items = [{"id": f"q{i}", "prompt": f"Question {i}{' fail' if i % 3 == 0 else ''}?", "goal": "verbosity=2"}
              for i in range(9)]
     out = tmp_path / "out.jsonl"
-    report = asyncio.run(aligner(hash_embedder, picky).align_many(items, output=out, concurrency=4, progress=False))
+    report = asyncio.run(align_many(aligner(hash_embedder, picky), items, output=out, concurrency=4, progress=False))
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["id"] for r in records) == sorted(i["id"] for i in items)
     failed = [r for r in records if r["status"] == "error"]
@@ -47,9 +47,9 @@ def test_resume_skips_finished_items(tmp_path, hash_embedder):
 
     items = [{"id": i, "prompt": f"Question {i}?", "goal": "verbosity=2"} for i in range(6)]
     out = tmp_path / "out.jsonl"
-    asyncio.run(aligner(hash_embedder, counting).align_many(items[:4], output=out, budget_per_item=1, progress=False))
+    asyncio.run(align_many(aligner(hash_embedder, counting), items[:4], output=out, budget_per_item=1, progress=False))
     first = len(calls)
-    report = asyncio.run(aligner(hash_embedder, counting).align_many(items, output=out, budget_per_item=1, progress=False))
+    report = asyncio.run(align_many(aligner(hash_embedder, counting), items, output=out, budget_per_item=1, progress=False))
     assert (report.skipped, report.done) == (4, 2)
     assert len(calls) - first == 2
     assert finished_ids(out) == {str(i) for i in range(6)}
@@ -64,7 +64,7 @@ def test_a_killed_batch_loses_no_finished_item(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import asyncio, sys, time
         sys.path.insert(0, {root!r})
-        from hia import AsyncAligner, FilterSettings, TemplateOptimizer
+        from hia import AsyncAligner, FilterSettings, TemplateOptimizer, align_many
         from tests.fakes import HashEmbedder, KeywordHeuristic, LengthReference, echo_policy
 
         def slow(prompt, seed=0):
@@ -76,7 +76,7 @@ def test_a_killed_batch_loses_no_finished_item(tmp_path):
         aligner = AsyncAligner(slow, LengthReference(), optimizer=TemplateOptimizer(), heuristic=KeywordHeuristic(),
                                embedder=HashEmbedder(), filters=FilterSettings(drift_similarity=-1.0))
         items = [{{"id": i, "prompt": f"Question {{i}}?", "goal": "verbosity=2"}} for i in range(20)]
-        asyncio.run(aligner.align_many(items, output={str(out)!r}, budget_per_item=1, concurrency=2, progress=False))
+        asyncio.run(align_many(aligner, items, output={str(out)!r}, budget_per_item=1, concurrency=2, progress=False))
     """))
     proc = subprocess.Popen([sys.executable, str(script)])
     deadline = time.monotonic() + 60

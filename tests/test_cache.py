@@ -2,8 +2,9 @@ import asyncio
 
 import numpy as np
 
-from hia.cache import Cache, CachedReference
-from hia.rewards.embeddings import Embedder
+from hia.models.embeddings import Embedder
+from hia.rewards.cached import CachedReference
+from hia.storage.cache import Cache
 
 from .fakes import LengthReference, PerAttributeReference
 

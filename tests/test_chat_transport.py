@@ -17,8 +17,8 @@ from hia import (
     EndpointUnreachable,
     RetriesExhausted,
 )
-from hia.local import free_port
-from hia.usage import Usage
+from hia.core.usage import Usage
+from hia.models.local import free_port
 
 KEY = "sk-test-PLANTED-0123456789abcdefghij"
 
@@ -164,7 +164,7 @@ def test_a_blocking_policy_runs_on_the_aligners_loop_with_no_thread_per_call(mon
     import threading
 
     from hia import Aligner
-    from hia._chat import AsyncChatEndpoint
+    from hia.models.chat import AsyncChatEndpoint
     from tests.support.loopback import LoopbackServer
 
     from .fakes import HashEmbedder, LengthReference

@@ -85,7 +85,7 @@ def test_serve_command_answers_health_then_stops_on_sigterm(tmp_path):
     import time
     import urllib.request
 
-    from hia.local import free_port
+    from hia.models.local import free_port
     from tests.support.loopback import LoopbackServer
 
     port = free_port()

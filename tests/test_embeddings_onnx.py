@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from hia import InputError, LocalModelsUnavailable
-from hia.rewards import embeddings
-from hia.rewards.embeddings import Embedder
+from hia.models import embeddings
+from hia.models.embeddings import Embedder
 
 TEXTS = ["How do I keep basil alive indoors?", "Answer in one short sentence.",
          "Explain TCP slow start to a network engineer, in depth.", "Use plain, everyday words.", "",

@@ -2,7 +2,7 @@
 
 import threading
 
-from hia.rewards.embeddings import Embedder, preload, shared_embedder
+from hia.models.embeddings import Embedder, preload, shared_embedder
 
 
 def test_preload_loads_the_shared_model_once_and_embedding_then_needs_no_load():

@@ -10,10 +10,10 @@ import sys
 import openai
 import pytest
 
-from hia import AsyncAligner, AsyncChatPolicy, ExactReference, TemplateOptimizer
+from hia import AsyncAligner, AsyncChatPolicy, ExactReference, SearchOptions, TemplateOptimizer, align_many
 from hia.errors import DataError, InputError
-from hia.export import export_pairs
-from hia.serve import ProxyServer
+from hia.serving import ProxyServer
+from hia.training.export import export_pairs
 from tests.support.loopback import LoopbackServer, varied_length
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,10 +89,10 @@ def test_a_real_batch_and_a_proxy_trace_export_to_files_trl_can_load(tmp_path):
     items = [{"id": i, "prompt": f"How do I keep plant {i} alive indoors?", "goal": "verbosity=1"} for i in range(4)]
     with LoopbackServer(responder=varied_length) as upstream:
         aligner = AsyncAligner(AsyncChatPolicy("m", base_url=upstream.base_url), ExactReference(),
-                               optimizer=TemplateOptimizer(), method="best_of_n")
-        asyncio.run(aligner.align_many(items, output=tmp_path / "batch.jsonl", budget_per_item=6, progress=False))
+                               optimizer=TemplateOptimizer(), options=SearchOptions(method="best_of_n"))
+        asyncio.run(align_many(aligner, items, output=tmp_path / "batch.jsonl", budget_per_item=6, progress=False))
         with ProxyServer(upstream_url=upstream.base_url, model="m", trace=tmp_path / "trace.jsonl",
-                         reference=ExactReference(), optimizer=TemplateOptimizer()) as proxy:
+                         reference=ExactReference()) as proxy:
             client = openai.OpenAI(base_url=proxy.base_url, api_key="sk-never-in-a-trace-0123456789", max_retries=0)
             for i in range(2):
                 client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"Why is sky {i} blue?"}],

@@ -18,9 +18,9 @@ from hia import (
     HiaError,
     TemplateOptimizer,
 )
+from hia.core.results import AlignmentResult
 from hia.errors import RetriesExhausted
 from hia.search import METHODS
-from hia.types import AlignmentResult
 from tests.support.loopback import Faults, LoopbackServer
 
 from .fakes import HashEmbedder, KeywordHeuristic, LengthReference

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from hia import FilterSettings, Goal, ZeroShotHeuristic
-from hia.objectives import euclidean
-from hia.rewards.embeddings import shared_embedder
+from hia import FilterSettings, Goal, HeuristicRewardModel, ZeroShotHeuristic
+from hia.core.objectives import euclidean
+from hia.core.results import Candidate
+from hia.models.embeddings import shared_embedder
 from hia.search.filters import answer_reason, stage1, stage2
-from hia.types import Candidate
 
 PROMPT = "How do I keep basil alive indoors?"
 
@@ -62,7 +62,8 @@ def test_stage2_keeps_the_top_k_by_predicted_reward(embedder):
         "How do I keep basil alive indoors?",
     )
     goal = Goal.parse("verbosity=4")
-    kept = stage2(pool, goal, ZeroShotHeuristic(embedder), euclidean, keep=1)
+    kept = stage2(pool, goal, ZeroShotHeuristic(embedder), euclidean, keep=1,
+                  question="How do I keep basil alive indoors?")
     assert [c.id for c in kept] == [0]
     assert pool[1].dropped_by == "stage2" and "rank 3 of 3" in pool[1].reason
     assert pool[0].heuristic_reward > pool[2].heuristic_reward > pool[1].heuristic_reward
@@ -107,8 +108,8 @@ def test_drift_compares_the_question_part_not_the_added_instructions(embedder):
 
 
 def test_residual_offsets_shift_predictions_by_the_misses_so_far():
+    from hia.core.results import Evaluation
     from hia.search.filters import residual_offsets
-    from hia.types import Evaluation
 
     answered = cands("a", "b")
     for c, (predicted, actual) in zip(answered, [(2.0, 3.0), (1.0, 1.5)]):
@@ -117,9 +118,10 @@ def test_residual_offsets_shift_predictions_by_the_misses_so_far():
     assert residual_offsets(answered, ["verbosity", "complexity"]) == {"verbosity": 0.75}
     fresh = cands("c", "d")
 
-    class Flat:
+    class Flat(HeuristicRewardModel):
         def predict(self, prompts, attributes):
             return np.array([[2.0], [1.0]])
 
-    chosen = stage2(fresh, Goal({"verbosity": 2.0}), Flat(), euclidean, keep=1, offsets={"verbosity": 0.75})
+    chosen = stage2(fresh, Goal({"verbosity": 2.0}), Flat(), euclidean, keep=1, question="Why?",
+                    offsets={"verbosity": 0.75})
     assert chosen[0].prompt == "d" and chosen[0].heuristic_scores == {"verbosity": 1.75}  # 1.0 + 0.75 is nearest 2

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from hia import Goal, GoalError
-from hia.attributes import Attribute, register_attribute
+from hia.core.attributes import Attribute, register_attribute
 
 
 def test_parse_targets_and_weights():

@@ -19,8 +19,8 @@ from hia import (
     LLMJudge,
     LLMOptimizer,
 )
-from hia.local import LocalModels
-from hia.usage import Usage
+from hia.core.usage import Usage
+from hia.models.local import LocalModels
 
 pytestmark = pytest.mark.integration
 PROMPT = "How do I keep basil alive indoors?"
@@ -96,10 +96,10 @@ def test_cli_hia_json_spends_at_most_the_budget_and_explains_every_drop(budget):
 
 
 def test_calibrate_saves_a_heuristic_that_hia_uses_and_keeps_learning(models, tmp_path):
-    from hia.calibration import calibrate
-    from hia.policy import as_policy_fn
+    from hia.models.policy import as_policy_fn
     from hia.rewards.learned import LearnedHeuristic
-    from hia.training import default_reference
+    from hia.rewards.shipped import default_reference
+    from hia.training.calibration import calibrate
 
     policy = AsyncChatPolicy(models.policy.alias, base_url=models.policy.base_url, max_tokens=24)
     optimizer = LLMOptimizer(models.optimizer.alias, base_url=models.optimizer.base_url)
@@ -128,7 +128,7 @@ def test_examples_talk_to_hia_serve_and_wrap_a_client(tmp_path):
     import urllib.request
     from pathlib import Path
 
-    from hia.local import free_port
+    from hia.models.local import free_port
 
     root = Path(__file__).resolve().parents[1]
     port = free_port()

@@ -22,9 +22,10 @@ from hia import (
     BudgetExhausted,
     InputError,
     TemplateOptimizer,
+    align_many,
 )
 from hia import _defaults as D
-from hia.budget import whole_calls
+from hia.core.budget import whole_calls
 from hia.errors import redact
 from tests.support.loopback import LoopbackServer
 
@@ -35,7 +36,8 @@ KEY = "sk-PLANTEDupstreamKEY-0123456789abcdef"
 
 def make(policy=echo_policy, **options):
     return AsyncAligner(policy, LengthReference(), optimizer=TemplateOptimizer(), heuristic=KeywordHeuristic(),
-                        embedder=HashEmbedder(), filters=hia.FilterSettings(drift_similarity=-1.0), **options)
+                        embedder=HashEmbedder(), filters=hia.FilterSettings(drift_similarity=-1.0),
+                        options=hia.SearchOptions(**options))
 
 
 @pytest.mark.parametrize("value, message", [
@@ -100,7 +102,7 @@ def test_batch_items_draw_allowances_and_an_item_with_no_call_is_an_error(tmp_pa
     out = tmp_path / "out.jsonl"
     items = [{"id": i, "prompt": f"Question {i}?", "goal": "verbosity=2", "method": "best_of_n"} for i in range(12)]
     shared = Budget(10)
-    asyncio.run(make().align_many(items, output=out, budget_per_item=2, shared_budget=shared, concurrency=4,
+    asyncio.run(align_many(make(), items, output=out, budget_per_item=2, shared_budget=shared, concurrency=4,
                                   progress=False))
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(int(r["id"]) for r in records) == list(range(12))  # one record per item
@@ -109,7 +111,7 @@ def test_batch_items_draw_allowances_and_an_item_with_no_call_is_an_error(tmp_pa
     assert {r["error"]["type"] for r in records if r["status"] == "error"} == {"BudgetExhausted"}
     assert shared.used == 10 == sum(r["result"]["usage"]["policy_calls"] for r in ok)
     with pytest.raises(InputError, match="shared_budget="):
-        asyncio.run(make().align_many(items, output=out, budget_per_item=Budget(5), progress=False))
+        asyncio.run(align_many(make(), items, output=out, budget_per_item=Budget(5), progress=False))
 
 
 def test_redact_removes_the_key_bearer_tokens_and_secret_fields():
@@ -128,7 +130,7 @@ def test_an_upstream_that_echoes_the_key_never_puts_it_anywhere(status, tmp_path
         aligner = AsyncAligner(policy, LengthReference(), embedder=HashEmbedder())
         with pytest.raises(hia.HiaError) as info:
             asyncio.run(aligner.align("Why?", "verbosity=2", budget=1, method="best_of_n"))
-        report = asyncio.run(aligner.align_many([{"id": 1, "prompt": "Why?", "goal": "verbosity=2"}],
+        report = asyncio.run(align_many(aligner, [{"id": 1, "prompt": "Why?", "goal": "verbosity=2"}],
                                                 output=tmp_path / "out.jsonl", progress=False))
         cli = subprocess.run([sys.executable, "-m", "hia.cli", "align", "Why?", "--goal", "verbosity=1", "--base-url",
                               server.base_url, "--model", "m", "--api-key-env", "ECHOED_KEY", "--budget", "1"],
@@ -143,10 +145,10 @@ def test_an_upstream_that_echoes_the_key_never_puts_it_anywhere(status, tmp_path
 
 
 def test_the_proxy_answers_an_echoing_upstream_without_the_key():
-    from hia.serve import ProxyServer
+    from hia.serving import ProxyServer
 
     with LoopbackServer(echo_status=400) as server, \
-            ProxyServer(upstream_url=server.base_url, model="m", api_key=KEY, optimizer=TemplateOptimizer()) as proxy:
+            ProxyServer(upstream_url=server.base_url, model="m", api_key=KEY) as proxy:
         client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0)
         with pytest.raises(openai.APIStatusError) as aligned:
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Why?"}],
@@ -173,11 +175,11 @@ def test_no_budget_however_written_breaks_a_batch(tmp_path_factory, per_item, sh
         allowance = whole_calls(per_item)
     except InputError:
         with pytest.raises(InputError):  # refused before anything is spent
-            asyncio.run(aligner.align_many(batch, output=out, budget_per_item=per_item, shared_budget=shared,
+            asyncio.run(align_many(aligner, batch, output=out, budget_per_item=per_item, shared_budget=shared,
                                            progress=False))
         assert shared.used == 0
         return
-    asyncio.run(aligner.align_many(batch, output=out, budget_per_item=per_item, shared_budget=shared,
+    asyncio.run(align_many(aligner, batch, output=out, budget_per_item=per_item, shared_budget=shared,
                                    concurrency=8, progress=False))
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(int(r["id"]) for r in records) == list(range(items))  # exactly one record per item

@@ -4,7 +4,8 @@ import importlib.util
 
 import pytest
 
-from hia import LocalModelsUnavailable, LocalServerError, local
+from hia import LocalModelsUnavailable, LocalServerError
+from hia.models import local
 
 
 def test_missing_package_says_what_to_install(monkeypatch):

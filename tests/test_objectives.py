@@ -3,8 +3,8 @@ import math
 import pytest
 
 from hia import Goal, RewardModelError, euclidean, goal_completion, max_error
+from hia.core.objectives import all_rewards, get_objective
 from hia.errors import InputError
-from hia.objectives import all_rewards, get_objective
 
 
 def test_euclidean_unweighted_and_weighted():

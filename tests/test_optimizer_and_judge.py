@@ -3,8 +3,8 @@ import asyncio
 import pytest
 
 from hia import Goal, RewardModelError, TemplateOptimizer
-from hia._chat import ChatReply
-from hia.optimizer import Feedback, LLMOptimizer, parse_rewrites
+from hia.models.chat import ChatReply
+from hia.models.optimizer import Feedback, LLMOptimizer, parse_rewrites
 from hia.rewards.judge import score_from_reply
 
 
@@ -28,7 +28,10 @@ def test_template_optimizer_is_deterministic_and_rotates():
     first = asyncio.run(a.propose("Why is the sky blue?", goal, 3))
     assert first == asyncio.run(b.propose("Why is the sky blue?", goal, 3))
     assert len(set(first)) == 3 and all("Why is the sky blue?" in p for p in first)
-    assert all("Length: two or three sentences (about 20 to 60 words)." in p for p in first)  # the rubric of level 1
+    assert "Length: two or three sentences (about 20 to 60 words)." in first[0]  # the target's rubric, level 1, first
+    # then the levels beside it, for the heuristic to choose between
+    assert "Length: a few words or one short sentence (under 20 words)." in first[1]  # level 0
+    assert "Length: one solid paragraph (about 60 to 150 words)." in first[2]  # level 2
     # a rewrite of its own rewrite goes on with the next phrasings
     later = asyncio.run(a.propose(first[-1], goal, 3, original="Why is the sky blue?"))
     assert not set(first) & set(later) and a.frame_of(later[0], "Why is the sky blue?") == 3

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hia import AsyncChatPolicy, InputError, RateLimiter
-from hia.ratelimit import wait_for_slot
+from hia.models.ratelimit import wait_for_slot
 from tests.support.loopback import LoopbackServer
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from hia import Budget, ChatPolicy, InputError, RateLimiter, RayOptions
+from hia import Budget, ChatPolicy, InputError, RateLimiter, RayOptions, SearchOptions, align_many
 from hia.build import Settings, build
 from tests.support.loopback import Faults, LoopbackServer
 from tests.support.processes import kill_when
@@ -74,12 +74,12 @@ def test_a_cluster_under_faults_never_overspends_and_a_killed_worker_loses_nothi
 
     with LoopbackServer(latency_s=0.05, faults=FAULTS, api_key=KEY, seed=3) as upstream:
         shared = Budget(total)
-        with build(Settings(reference="exact", method="hia")) as pipeline, policy(upstream) as chat, \
+        with build(Settings(reference="exact", search=SearchOptions(method="hia"))) as pipeline, policy(upstream) as chat, \
                 pipeline.aligner(chat) as aligner:
             killer = threading.Thread(target=kill_a_worker_mid_run)
             killer.start()
-            report = aligner.align_many(items(n), output=out, budget_per_item=2, shared_budget=shared,
-                                        concurrency=16, engine="ray", ray=RayOptions(workers=2), progress=False)
+            report = asyncio.run(align_many(aligner, items(n), output=out, budget_per_item=2, shared_budget=shared,
+                                        concurrency=16, engine="ray", ray=RayOptions(workers=2), progress=False))
             killer.join()
         answered = [(r["messages"][-1]["content"], r["seed"]) for r in upstream.answered]
     assert killed, "no worker was killed mid-run"
@@ -111,10 +111,10 @@ def test_a_cluster_under_faults_never_overspends_and_a_killed_worker_loses_nothi
 def test_the_rate_limit_is_shared_by_every_worker(cluster, tmp_path):
     rate = 20.0
     with LoopbackServer(latency_s=0.01, api_key=KEY) as upstream:
-        with build(Settings(reference="exact", method="best_of_n")) as pipeline, \
+        with build(Settings(reference="exact", search=SearchOptions(method="best_of_n"))) as pipeline, \
                 policy(upstream, rate_limiter=RateLimiter(rate)) as chat, pipeline.aligner(chat) as aligner:
-            report = aligner.align_many(items(24), output=tmp_path / "o.jsonl", budget_per_item=2, concurrency=24,
-                                        engine="ray", ray=RayOptions(workers=2), progress=False)
+            report = asyncio.run(align_many(aligner, items(24), output=tmp_path / "o.jsonl", budget_per_item=2, concurrency=24,
+                                        engine="ray", ray=RayOptions(workers=2), progress=False))
         arrivals = sorted(upstream.arrivals)
     assert report.failed == 0 and len(arrivals) == 48
     # 48 requests at 20 per second take 2.35 s however many workers send them; two workers each
@@ -171,13 +171,13 @@ def test_an_item_whose_workers_keep_dying_is_recorded_as_worker_lost(cluster, tm
 
     with LoopbackServer(latency_s=60, api_key=KEY) as upstream:
         shared = Budget(3)
-        with build(Settings(reference="exact", method="greedy")) as pipeline, policy(upstream, timeout=120) as chat, \
+        with build(Settings(reference="exact", search=SearchOptions(method="greedy"))) as pipeline, policy(upstream, timeout=120) as chat, \
                 pipeline.aligner(chat) as aligner:
             killer = threading.Thread(target=kill_whoever_sends)
             killer.start()
             try:
-                aligner.align_many(items(1), output=out, budget_per_item=3, shared_budget=shared, engine="ray",
-                                   ray=RayOptions(workers=2), progress=False)
+                asyncio.run(align_many(aligner, items(1), output=out, budget_per_item=3, shared_budget=shared, engine="ray",
+                                   ray=RayOptions(workers=2), progress=False))
             finally:
                 done.set()
                 killer.join()
@@ -194,18 +194,18 @@ def test_bad_engine_options_are_refused_before_any_call(tmp_path, monkeypatch):
     with LoopbackServer() as upstream:
         with build(Settings(reference="exact")) as pipeline, policy(upstream) as chat, pipeline.aligner(chat) as aligner:
             with pytest.raises(InputError, match="unknown engine"):
-                aligner.align_many(items(2), output=tmp_path / "a.jsonl", engine="spark", progress=False)
+                asyncio.run(align_many(aligner, items(2), output=tmp_path / "a.jsonl", engine="spark", progress=False))
             with monkeypatch.context() as without_ray:
                 without_ray.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
                 with pytest.raises(InputError, match=r"hia\[ray\]"):
-                    aligner.align_many(items(2), output=tmp_path / "e.jsonl", engine="ray", progress=False)
+                    asyncio.run(align_many(aligner, items(2), output=tmp_path / "e.jsonl", engine="ray", progress=False))
         with build(Settings(reference="exact")) as pipeline:
             callable_policy = pipeline.aligner(lambda prompt: "an answer")
             with pytest.raises(InputError, match="callable"):
-                callable_policy.align_many(items(2), output=tmp_path / "b.jsonl", engine="ray", progress=False)
+                asyncio.run(align_many(callable_policy, items(2), output=tmp_path / "b.jsonl", engine="ray", progress=False))
         hand_made = AsyncAligner(lambda prompt: "an answer", ExactReference())
         with pytest.raises(InputError, match="Settings"):
-            asyncio.run(hand_made.align_many(items(2), output=tmp_path / "d.jsonl", engine="ray", progress=False))
+            asyncio.run(align_many(hand_made, items(2), output=tmp_path / "d.jsonl", engine="ray", progress=False))
         assert upstream.requests == []
     with pytest.raises(InputError, match="workers"):
         RayOptions(workers=0)

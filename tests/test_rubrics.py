@@ -16,14 +16,14 @@ from hia import (
     ZeroShotHeuristic,
 )
 from hia import _defaults as D
-from hia.attributes import (
+from hia.core.attributes import (
     HELPSTEER_ATTRIBUTES,
     get_attribute,
     known_attributes,
     requested_levels,
     stated_targets,
 )
-from hia.optimizer import (
+from hia.models.optimizer import (
     Feedback,
     aimed_levels,
     goal_conditioned_prompt,
@@ -77,11 +77,17 @@ def test_template_rewrites_keep_the_question_and_add_the_target_rubric():
     goal = Goal.parse("verbosity=0,complexity=1")
     rewrites = asyncio.run(TemplateOptimizer().propose(QUESTION, goal, 4))
     assert len(set(rewrites)) == 4
+    asked = []
     for rewrite in rewrites:
         question, instructions = split_prompt(rewrite, QUESTION)
         assert question == QUESTION
-        assert "length: a few words or one short sentence (under 20 words)." in instructions
-        assert "wording: plain everyday words and no jargon (reading grade 5 to 7)." in instructions
+        asked.append(requested_levels(rewrite, ["verbosity", "complexity"]))
+    # The target first, then each attribute one level off it in turn (verbosity 0 has no level below).
+    assert asked == [{"verbosity": 0, "complexity": 1}, {"verbosity": 1, "complexity": 1},
+                     {"verbosity": 0, "complexity": 0}, {"verbosity": 0, "complexity": 2}]
+    first = split_prompt(rewrites[0], QUESTION)[1]
+    assert "length: a few words or one short sentence (under 20 words)." in first
+    assert "wording: plain everyday words and no jargon (reading grade 5 to 7)." in first
 
 
 def test_feedback_moves_the_level_asked_for_by_the_measured_miss():

@@ -17,9 +17,11 @@ from hia import (
     LLMJudge,
     LLMOptimizer,
     TemplateOptimizer,
+    align_many,
 )
-from hia.cache import Cache, CachedReference
-from hia.serve import ProxyServer
+from hia.rewards.cached import CachedReference
+from hia.serving import ProxyServer
+from hia.storage.cache import Cache
 from tests.support.loopback import LoopbackServer
 
 from .fakes import HashEmbedder, KeywordHeuristic, LengthReference
@@ -40,7 +42,7 @@ def test_key_never_reaches_logs_results_caches_or_errors(tmp_path, caplog):
                                embedder=HashEmbedder())
         result = asyncio.run(aligner.align("Why?", "verbosity=2", budget=2))
         seen.append(result.to_json())
-        asyncio.run(aligner.align_many([{"id": 1, "prompt": "How?", "goal": "verbosity=1"}],
+        asyncio.run(align_many(aligner, [{"id": 1, "prompt": "How?", "goal": "verbosity=1"}],
                                        output=tmp_path / "out.jsonl", progress=False))
         seen += [repr(policy.endpoint), repr(ChatPolicy("m", base_url=server.base_url, api_key=KEY).endpoint),
                  repr(LLMJudge("m", base_url=server.base_url, api_key=KEY).endpoint),
@@ -64,8 +66,7 @@ def test_key_never_reaches_logs_results_caches_or_errors(tmp_path, caplog):
         assert '"policy_calls": 1' in seen[-4]  # the run with the right key worked
 
         # 4. the proxy, with an upstream key and a bearer token, logging requests
-        with ProxyServer(upstream_url=server.base_url, model="m", api_key=KEY, token=TOKEN,
-                         optimizer=TemplateOptimizer()) as proxy:
+        with ProxyServer(upstream_url=server.base_url, model="m", api_key=KEY, token=TOKEN) as proxy:
             c = openai.OpenAI(base_url=proxy.base_url, api_key=TOKEN, max_retries=0)
             reply = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Why?"}],
                                               max_tokens=3, extra_body={"goal": "verbosity=1", "budget": 1})

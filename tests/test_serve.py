@@ -6,9 +6,9 @@ import urllib.request
 import openai
 import pytest
 
-from hia import InputError, TemplateOptimizer
-from hia.profiles import ProfileStore
-from hia.serve import ProxyServer
+from hia import InputError
+from hia.serving import ProxyServer
+from hia.serving.profiles import ProfileStore
 from tests.support.loopback import LoopbackServer
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -24,8 +24,7 @@ def upstream():
 @pytest.fixture
 def proxy(upstream, tmp_path):
     profiles = ProfileStore(tmp_path / "profiles.sqlite")
-    with ProxyServer(upstream_url=upstream.base_url, model="up-model", api_key=UPSTREAM_KEY, profiles=profiles,
-                     optimizer=TemplateOptimizer()) as p:
+    with ProxyServer(upstream_url=upstream.base_url, model="up-model", api_key=UPSTREAM_KEY, profiles=profiles) as p:
         yield p
 
 
@@ -119,3 +118,27 @@ def test_with_a_token_health_needs_it_too(upstream):
         request = urllib.request.Request(health, headers={"Authorization": "Bearer proxy-token-1234567"})
         with urllib.request.urlopen(request) as r:
             assert json.loads(r.read())["status"] == "ok"
+
+
+def test_each_request_is_parsed_once(proxy, upstream, monkeypatch):
+    """The route parses a request into a ChatRequest once; the wrapper it runs never parses again."""
+    from hia.serving.protocol import ChatRequest
+
+    parses = []
+    real = ChatRequest.parse.__func__
+
+    def counting(cls, kwargs, profiles=None):
+        parses.append(kwargs.get("messages"))
+        return real(cls, kwargs, profiles)
+
+    monkeypatch.setattr(ChatRequest, "parse", classmethod(counting))
+    c = client(proxy)
+    c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4,
+                              extra_body={"goal": "verbosity=1", "budget": 2, "method": "best_of_n"})
+    assert len(parses) == 1 and len(upstream.requests) == 2
+    c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4)  # passed through
+    assert len(parses) == 2 and len(upstream.requests) == 3
+    with c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4, stream=True,
+                                   extra_body={"goal": "verbosity=1", "budget": 1, "method": "best_of_n"}) as stream:
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert len(parses) == 3

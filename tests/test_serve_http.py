@@ -12,8 +12,7 @@ import urllib.request
 import openai
 import pytest
 
-from hia import TemplateOptimizer
-from hia.serve import ProxyServer
+from hia.serving import ProxyServer
 from tests.support.loopback import Faults, LoopbackServer
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -45,7 +44,7 @@ def upstream():
 
 @pytest.fixture
 def proxy(upstream):
-    with ProxyServer(upstream_url=upstream.base_url, model="up-model", optimizer=TemplateOptimizer()) as p:
+    with ProxyServer(upstream_url=upstream.base_url, model="up-model") as p:
         yield p
 
 
@@ -90,12 +89,12 @@ def test_every_error_path_has_the_openai_shape_with_a_string_code(proxy, upstrea
 def test_an_upstream_that_is_down_or_refuses_keeps_a_reason_and_a_status():
     with LoopbackServer() as gone:
         url = gone.base_url
-    with ProxyServer(upstream_url=url, model="m", upstream_timeout_s=2, optimizer=TemplateOptimizer()) as p:
+    with ProxyServer(upstream_url=url, model="m", upstream_timeout_s=2) as p:
         with pytest.raises(openai.APIStatusError) as down:
             client(p).chat.completions.create(model="m", messages=MESSAGES)
         assert down.value.status_code == 502 and error_of(down.value.response)["code"] == "upstream_unavailable"
     with LoopbackServer(echo_status=404) as refusing, \
-            ProxyServer(upstream_url=refusing.base_url, model="m", optimizer=TemplateOptimizer()) as p:
+            ProxyServer(upstream_url=refusing.base_url, model="m") as p:
         with pytest.raises(openai.NotFoundError) as refused:  # passed through: the upstream's 404 stays a 404
             client(p).chat.completions.create(model="m", messages=MESSAGES)
         assert "cannot serve this request" in error_of(refused.value.response)["message"]
@@ -138,8 +137,7 @@ def test_a_request_smuggled_in_an_unauthorised_body_is_never_answered(upstream):
 
 def test_a_hanging_upstream_gives_a_timeout_error_within_the_configured_time():
     with LoopbackServer(faults=Faults(hang=1.0, hang_s=30)) as hanging, \
-            ProxyServer(upstream_url=hanging.base_url, model="m", request_timeout_s=2, upstream_timeout_s=1,
-                        optimizer=TemplateOptimizer()) as p:
+            ProxyServer(upstream_url=hanging.base_url, model="m", request_timeout_s=2, upstream_timeout_s=1) as p:
         started = time.monotonic()
         with pytest.raises(openai.APIStatusError) as info:
             client(p, timeout=20).chat.completions.create(model="m", messages=MESSAGES,
@@ -185,7 +183,7 @@ def test_liveness_touches_nothing_and_readiness_asks_the_upstream():
 
 def test_a_stream_starts_within_a_second_though_the_search_takes_longer():
     with LoopbackServer(latency_s=1.5) as slow, \
-            ProxyServer(upstream_url=slow.base_url, model="m", optimizer=TemplateOptimizer(),
+            ProxyServer(upstream_url=slow.base_url, model="m",
                         stream_keepalive_s=0.5) as p:
         request = urllib.request.Request(p.base_url + "/chat/completions", data=json.dumps({
             "messages": MESSAGES, "max_tokens": 6, "stream": True, "goal": "verbosity=1", "budget": 2,
@@ -205,7 +203,7 @@ def test_a_stream_starts_within_a_second_though_the_search_takes_longer():
 
 def test_a_hundred_concurrent_aligned_requests_connect_at_once_and_all_complete():
     with LoopbackServer(latency_s=0.3) as up, \
-            ProxyServer(upstream_url=up.base_url, model="m", optimizer=TemplateOptimizer()) as p:
+            ProxyServer(upstream_url=up.base_url, model="m") as p:
         async def one(c: openai.AsyncOpenAI, i: int) -> str:
             reply = await c.chat.completions.create(model="m", messages=[{"role": "user", "content": f"Question {i}?"}],
                                                     max_tokens=3, extra_body={"goal": "verbosity=1", "budget": 1,

@@ -10,10 +10,10 @@ import time
 import openai
 import pytest
 
-from hia import InputError, TemplateOptimizer
-from hia.profiles import ProfileStore
-from hia.serve import ProxyServer
-from hia.spend import DailyLimits, SpendLimitExceeded, utc_day
+from hia import InputError
+from hia.serving import ProxyServer
+from hia.serving.profiles import ProfileStore
+from hia.serving.spend import DailyLimits, SpendLimitExceeded, utc_day
 from tests.support.loopback import LoopbackServer
 
 NOV_25_NOON = 1795608000.0  # 2026-11-25T12:00:00Z
@@ -68,7 +68,7 @@ def test_a_limit_must_be_a_whole_number_of_at_least_one(tmp_path, bad):
 def test_concurrent_requests_at_the_limit_never_overspend_it_and_the_rest_get_429(tmp_path):
     with LoopbackServer(latency_s=0.2) as upstream, ProfileStore(tmp_path / "p.sqlite") as store:
         store.set("ana", "verbosity=1", budget=2, method="best_of_n", daily_calls=5)
-        with ProxyServer(upstream_url=upstream.base_url, model="m", profiles=store, optimizer=TemplateOptimizer()) as p:
+        with ProxyServer(upstream_url=upstream.base_url, model="m", profiles=store) as p:
             async def one(i: int):
                 c = openai.AsyncOpenAI(base_url=p.base_url, api_key="x", max_retries=0)
                 try:
@@ -114,7 +114,7 @@ def test_profiles_command_sets_a_limit_and_shows_the_days_spend(tmp_path):
 def test_a_streamed_request_past_the_limit_gets_a_429_not_a_stream(tmp_path):
     with LoopbackServer() as upstream, ProfileStore(tmp_path / "p.sqlite") as store:
         store.set("ana", "verbosity=1", budget=1, method="best_of_n", daily_calls=1)
-        with ProxyServer(upstream_url=upstream.base_url, model="m", profiles=store, optimizer=TemplateOptimizer()) as p:
+        with ProxyServer(upstream_url=upstream.base_url, model="m", profiles=store) as p:
             client = openai.OpenAI(base_url=p.base_url, api_key="x", max_retries=0)
             assert client.chat.completions.create(model="m", messages=MESSAGES, user="ana", max_tokens=2).choices
             with pytest.raises(openai.RateLimitError):

@@ -10,7 +10,8 @@ from hia import RewardModelError
 from hia.rewards.attribute_model import AttributeModel
 from hia.rewards.composite import CompositeReference
 from hia.rewards.learned import LearnedHeuristic
-from hia.training import default_reference, packaged_reference_path, train_reference
+from hia.rewards.shipped import default_reference, packaged_reference_path
+from hia.training.reference import train_reference
 
 from .fakes import HashEmbedder, LengthReference
 

@@ -7,9 +7,9 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 import hia
-from hia import InputError, TemplateOptimizer
-from hia.client import split_request
-from hia.profiles import ProfileStore
+from hia import InputError
+from hia.serving.profiles import ProfileStore
+from hia.serving.protocol import ChatRequest
 from tests.support.loopback import LoopbackServer
 
 MESSAGES = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "How do magnets work?"}]
@@ -30,7 +30,7 @@ def test_without_a_goal_the_call_is_passed_through_unchanged(server):
 
 
 def test_goal_in_extra_body_aligns_within_budget(server):
-    client = hia.wrap(openai.OpenAI(base_url=server.base_url, api_key="k"), optimizer=TemplateOptimizer())
+    client = hia.wrap(openai.OpenAI(base_url=server.base_url, api_key="k"))
     reply = client.chat.completions.create(model="m", messages=MESSAGES, max_tokens=9, temperature=0.3,
                                            extra_body={"goal": "verbosity=1", "budget": 3, "method": "best_of_n"})
     assert isinstance(reply, ChatCompletion)
@@ -47,7 +47,7 @@ def test_goal_in_extra_body_aligns_within_budget(server):
 
 def test_async_twin_and_nested_extra_body(server):
     async def main():
-        client = hia.wrap(openai.AsyncOpenAI(base_url=server.base_url, api_key="k"), optimizer=TemplateOptimizer())
+        client = hia.wrap(openai.AsyncOpenAI(base_url=server.base_url, api_key="k"))
         return await client.chat.completions.create(model="m", messages=MESSAGES,
                                                     extra_body={"hia": {"goal": {"verbosity": 1}, "budget": 2}})
 
@@ -73,8 +73,8 @@ def test_bad_requests_are_typed_errors(server):
     with pytest.raises(InputError, match="stream=True"):
         client.chat.completions.create(model="m", messages=MESSAGES, stream=True, extra_body={"goal": "verbosity=1"})
     with pytest.raises(InputError, match="last message must be the user's"):
-        split_request({"messages": [{"role": "assistant", "content": "hi"}], "goal": "verbosity=1"})
+        ChatRequest.parse({"messages": [{"role": "assistant", "content": "hi"}], "goal": "verbosity=1"})
     with pytest.raises(hia.GoalError):
-        split_request({"messages": MESSAGES, "goal": "verbosity=9"})
+        ChatRequest.parse({"messages": MESSAGES, "goal": "verbosity=9"})
     with pytest.raises(TypeError, match="openai.OpenAI"):
         hia.wrap(object())

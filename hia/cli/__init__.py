@@ -12,8 +12,8 @@ import sys
 import warnings
 from typing import Sequence
 
-from ..errors import HiaError
-from . import align, data, serve, train
+from hia.cli import align, data, serve, train
+from hia.errors import HiaError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 import sys
 
-from . import main
+from hia.cli import main
 
 sys.exit(main())

@@ -10,12 +10,12 @@ import sys
 from dataclasses import dataclass
 from typing import Iterator
 
-from .. import _defaults as D
-from .._chat import check_url
-from ..build import REFERENCES, Endpoint, Settings
-from ..errors import HiaError
-from ..objectives import OBJECTIVES
-from ..search import METHODS
+from hia import _defaults as D
+from hia.build import REFERENCES, Endpoint, Settings
+from hia.core.objectives import OBJECTIVES
+from hia.errors import HiaError
+from hia.models.chat import check_url
+from hia.search.options import METHODS, SearchOptions
 
 
 def add_endpoint_args(p: argparse.ArgumentParser) -> None:
@@ -34,8 +34,6 @@ def add_endpoint_args(p: argparse.ArgumentParser) -> None:
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     """How answers are aligned: the same options for `hia align` and `hia serve`."""
-    p.add_argument("--method", choices=METHODS, default=D.DEFAULT_METHOD, help="search method (default %(default)s)")
-    p.add_argument("--objective", choices=list(OBJECTIVES), default=D.DEFAULT_OBJECTIVE)
     p.add_argument("--reference", choices=REFERENCES, default="attributes",
                    help="attributes: the trained HelpSteer attribute model (default; no calls); exact: verbosity "
                         "by word count and complexity by reading grade (no model); judge: an LLM judge reading top_logprobs")
@@ -43,14 +41,34 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-base-url", help="LLM judge endpoint (default: the policy's)")
     p.add_argument("--judge-model")
     p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
-    p.add_argument("--no-online", action="store_true", help="do not update the heuristic from the answers paid for")
     p.add_argument("--cache-file", help="SQLite file caching embeddings and reference scores across runs")
-    p.add_argument("--seed", type=int, default=D.POLICY_BASE_SEED)
-    p.add_argument("--candidates", type=int, default=D.HIA_CANDIDATES_PER_ROUND, help="HIA rewrites per round")
-    p.add_argument("--beam-width", type=int, default=D.BEAM_WIDTH)
-    p.add_argument("--beam-expansions", type=int, default=D.BEAM_EXPANSIONS)
-    p.add_argument("--max-budget", type=int, default=D.MAX_BUDGET,
-                   help="the most policy calls one alignment may spend, whatever a request or profile asks (default %(default)s)")
+    p.add_argument("--memory-dir", help="where what the heuristic learns about each policy is kept "
+                                        "(default: $HIA_MEMORY_DIR, else ~/.cache/hia/policies)")
+    p.add_argument("--no-memory", action="store_true", help="learn about the policy for this run only")
+    add_search_args(p)
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    """One flag per SearchOptions field, its dest the field's name; unset flags keep the field's default."""
+    default = SearchOptions()
+    p.add_argument("--method", choices=METHODS, help=f"search method (default {default.method})")
+    p.add_argument("--objective", choices=list(OBJECTIVES), help=f"default {default.objective}")
+    p.add_argument("--no-online", dest="online_learning", action="store_false", default=None,
+                   help="do not update the heuristic from the answers paid for")
+    p.add_argument("--seed", type=int, help=f"call i of an alignment uses seed + i (default {default.seed})")
+    p.add_argument("--candidates", dest="hia_candidates", type=int,
+                   help=f"HIA rewrites per round (default {default.hia_candidates})")
+    p.add_argument("--beam-width", type=int, help=f"default {default.beam_width}")
+    p.add_argument("--beam-expansions", type=int, help=f"default {default.beam_expansions}")
+    p.add_argument("--max-budget", type=int,
+                   help="the most policy calls one alignment may spend, whatever a request or profile asks "
+                        f"(default {default.max_budget})")
+
+
+def search_options_from(args: argparse.Namespace) -> SearchOptions:
+    """The search options the command line sets; the rest keep their defaults."""
+    given = {name: value for name in SearchOptions.names() if (value := getattr(args, name, None)) is not None}
+    return SearchOptions(**given)
 
 
 @dataclass(frozen=True)
@@ -74,9 +92,9 @@ def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
             optimizer = Endpoint(args.optimizer_base_url or args.base_url, args.optimizer_model or args.model, api_key)
         yield Endpoints(Endpoint(args.base_url, args.model, api_key), optimizer)
         return
-    from ..local import LocalModels
-    from ..rewards.embeddings import preload
-    from ..search import make_search
+    from hia.models.embeddings import preload
+    from hia.models.local import LocalModels
+    from hia.search import make_search
 
     if make_search(getattr(args, "method", None) or D.DEFAULT_METHOD).uses_filters:
         preload()  # HIA's filters need the embedding model: load it while the servers start
@@ -102,7 +120,4 @@ def settings_from(args: argparse.Namespace, eps: Endpoints) -> Settings:
     return Settings(
         reference=get("reference", "attributes"), reference_file=get("reference_file"), judge=judge,
         optimizer=eps.optimizer, heuristic_file=get("heuristic_file"), cache_file=get("cache_file"),
-        online_learning=not get("no_online", False), method=get("method", D.DEFAULT_METHOD),
-        objective=get("objective", D.DEFAULT_OBJECTIVE), seed=get("seed", D.POLICY_BASE_SEED),
-        hia_candidates=get("candidates", D.HIA_CANDIDATES_PER_ROUND), beam_width=get("beam_width", D.BEAM_WIDTH),
-        beam_expansions=get("beam_expansions", D.BEAM_EXPANSIONS), max_budget=get("max_budget", D.MAX_BUDGET))
+        remember_policy=not get("no_memory", False), memory_dir=get("memory_dir"), search=search_options_from(args))

@@ -6,12 +6,11 @@ import argparse
 import json
 import sys
 
-from .. import _defaults as D
-from ..build import build
-from ..goal import Goal
-from ..policy import ChatPolicy
-from ..types import AlignmentResult
-from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+from hia import _defaults as D
+from hia.build import build, build_policy
+from hia.cli._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+from hia.core.goal import Goal
+from hia.core.results import AlignmentResult
 
 
 def _add_align(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,7 +19,7 @@ def _add_align(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "Without --base-url it starts the embedded local models.")
     p.add_argument("prompt", help="the question or instruction; '-' reads it from standard input")
     p.add_argument("--goal", required=True, help="targets, e.g. verbosity=1,complexity=1 (weight: verbosity=1:2)")
-    p.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET, help="policy calls allowed (default %(default)s)")
+    p.add_argument("--budget", type=int, help=f"policy calls allowed (default {D.DEFAULT_BUDGET})")
     p.add_argument("--tolerance", type=float, default=D.DEFAULT_TOLERANCE, help="for goal_completion")
     add_endpoint_args(p)
     add_pipeline_args(p)
@@ -78,11 +77,10 @@ def _align(args: argparse.Namespace) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     goal = Goal.parse(args.goal, tolerance=args.tolerance)
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
-            ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
-                       max_tokens=args.max_tokens, temperature=args.temperature) as policy:
+            build_policy(eps.policy, max_tokens=args.max_tokens, temperature=args.temperature) as policy:
         messages = [{"role": "system", "content": args.system}] if args.system else []
         with pipeline.aligner(policy) as aligner:
-            result = aligner.align(prompt, goal, budget=args.budget, messages=messages)
+            result = aligner.align(prompt, goal, messages=messages)  # the budget is in the search options
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -4,17 +4,17 @@ batches and the proxy aligned)."""
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import sys
 from pathlib import Path
 
-from .. import _defaults as D
-from ..build import build
-from ..errors import DataError, InputError
-from ..batch import ENGINES
-from ..export import FORMATS, export_pairs
-from ..policy import ChatPolicy
-from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+from hia import _defaults as D
+from hia.build import build, build_policy
+from hia.cli._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+from hia.engine.batch import ENGINES, align_many
+from hia.errors import DataError, InputError
+from hia.storage.jsonl import read_jsonl
+from hia.training.export import FORMATS, export_pairs
 
 
 def _add_batch(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def _add_batch(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "rest: items already in --out are skipped.")
     p.add_argument("items", type=Path, help="JSONL file of items")
     p.add_argument("--out", type=Path, required=True, help="JSONL output (appended; resumed by id)")
-    p.add_argument("--budget", type=int, default=D.DEFAULT_BUDGET, help="policy calls per item (default %(default)s)")
+    p.add_argument("--budget", type=int, help=f"policy calls per item (default {D.DEFAULT_BUDGET})")
     p.add_argument("--total-budget", type=int,
                    help="policy calls for the whole batch: a first answer for every item, then more calls for the "
                         "items still off their goal and improving (each record says how many and why)")
@@ -49,13 +49,10 @@ def read_items(path: Path) -> list[dict]:
     if not path.is_file():
         raise InputError(f"items file {path} does not exist; give a JSONL file of {{\"id\", \"prompt\", \"goal\"}} lines")
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from None
+    for line in read_jsonl(path):
+        number, item = line.number, line.value
+        if line.error is not None:
+            raise DataError(f"{path}:{number}: {line.error}")
         missing = [k for k in ("prompt", "goal") if not isinstance(item, dict) or k not in item]
         if missing:
             raise DataError(f"{path}:{number}: the item has no {' and no '.join(missing)}")
@@ -66,9 +63,9 @@ def read_items(path: Path) -> list[dict]:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from ..budget import Budget
-    from ..ratelimit import RateLimiter
-    from ..ray_engine import RayOptions
+    from hia.core.budget import Budget
+    from hia.engine.ray_runner import RayOptions
+    from hia.models.ratelimit import RateLimiter
 
     if args.engine != "ray" and (args.ray_address or args.workers != D.RAY_WORKERS):
         raise InputError("--ray-address and --workers are for --engine ray; add --engine ray, or leave them out")
@@ -81,10 +78,10 @@ def _batch(args: argparse.Namespace) -> int:
     shared = Budget(args.total_budget) if even else None
     total = args.total_budget if not even else None
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
-            ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
-                       max_tokens=args.max_tokens, rate_limiter=limiter) as policy, pipeline.aligner(policy) as aligner:
-        report = aligner.align_many(items, output=args.out, budget_per_item=args.budget, shared_budget=shared,
-                                    total_budget=total, concurrency=args.concurrency, engine=args.engine, ray=ray)
+            build_policy(eps.policy, max_tokens=args.max_tokens, rate_limiter=limiter) as policy:
+        aligner = pipeline.aligner(policy)
+        report = asyncio.run(align_many(aligner, items, output=args.out, shared_budget=shared, total_budget=total,
+                                        concurrency=args.concurrency, engine=args.engine, ray=ray))
     print(f"{report.done} items aligned in this run ({report.failed} with an error), {report.skipped} already in "
           f"{args.out}", file=sys.stderr)
     return 0 if report.failed == 0 else 1

@@ -8,10 +8,10 @@ import os
 import sys
 import time
 
-from .. import _defaults as D
-from ..errors import HiaError
-from ..search import METHODS
-from ._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+from hia import _defaults as D
+from hia.cli._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
+from hia.errors import HiaError
+from hia.search import METHODS
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,9 +37,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from ..build import build
-    from ..profiles import ProfileStore
-    from ..serve import ProxyServer
+    from hia.build import build
+    from hia.serving import ProxyServer
+    from hia.serving.profiles import ProfileStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     token = os.environ.get(args.token_env) or None
@@ -74,8 +74,8 @@ def _add_profiles(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _profiles(args: argparse.Namespace) -> int:
-    from ..profiles import ProfileStore, profile_dict
-    from ..spend import utc_day
+    from hia.serving.profiles import ProfileStore, profile_dict
+    from hia.serving.spend import utc_day
 
     with ProfileStore(args.db) as store:
         def described(profile):  # the profile and what its user spent today

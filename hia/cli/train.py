@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .. import _defaults as D
-from ..errors import HiaError
-from ..policy import ChatPolicy
-from ..rewards.base import model_file
-from ..training import train_reference
-from ._common import add_endpoint_args, endpoints, settings_from
+from hia import _defaults as D
+from hia.cli._common import add_endpoint_args, endpoints, settings_from
+from hia.errors import HiaError
+from hia.rewards.model_files import model_file
+from hia.training.reference import train_reference
 
 
 def _add_train_reference(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -80,11 +79,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     import random
 
     model_file(args.out)  # before the calls are paid for
-    from ..build import build
-    from ..calibration import calibrate
-    from ..data import load_helpsteer
-    from ..data.splits import split_prompts
-    from ..policy import as_policy_fn
+    from hia.build import build, build_policy
+    from hia.data import load_helpsteer
+    from hia.data.splits import split_prompts
+    from hia.models.policy import as_policy_fn
+    from hia.training.calibration import calibrate
 
     prompts = sorted({r.prompt for r in load_helpsteer(args.data).rows if len(r.prompt.split()) <= args.max_prompt_words})
     if not args.all_prompts:
@@ -97,8 +96,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                        "raise --max-prompt-words, or pass --all-prompts)")
     train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
-            ChatPolicy(eps.policy.model, base_url=eps.policy.base_url, api_key=eps.policy.api_key,
-                       max_tokens=args.max_tokens) as chat:
+            build_policy(eps.policy, max_tokens=args.max_tokens) as chat:
         heuristic, report = asyncio.run(calibrate(
             train, heldout, optimizer=pipeline.optimizer, policy=as_policy_fn(chat), reference=pipeline.reference,
             attributes=pipeline.reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls,
@@ -131,8 +129,8 @@ def _add_train_preference(sub: argparse._SubParsersAction) -> argparse.ArgumentP
 
 
 def _train_preference(args: argparse.Namespace) -> int:
-    from ..data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
-    from ..rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
+    from hia.data import load_compred, load_helpsteer_pairs, load_stackexchange_pairs
+    from hia.rewards.preference import CommunityPreferenceModel, pair_accuracy_cv
 
     if args.out:
         model_file(args.out)
@@ -151,7 +149,37 @@ def _train_preference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_prior(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("train-prior", help="fit the question prior of the heuristic on rated data",
+                       description="Measure every response in HelpSteer-style files (rated rows or chosen/rejected "
+                                   "pairs), average per question, and fit the prior that predicts, from a question "
+                                   "alone, how long and how complex answers to it tend to be. Development-split "
+                                   "prompts only, unless --all-prompts.")
+    p.add_argument("--data", required=True, nargs="+", help="HelpSteer-style .jsonl files")
+    p.add_argument("--all-prompts", action="store_true", help="use evaluation prompts too (then do not benchmark on them)")
+    p.add_argument("--folds", type=int, default=D.CV_FOLDS)
+    p.add_argument("--out", help="where to save the prior (default: print only)")
+    return p
+
+
+def _train_prior(args: argparse.Namespace) -> int:
+    from hia.training.prior import train_prior
+
+    if args.out:
+        model_file(args.out)
+    prior, report = train_prior(args.data, all_prompts=args.all_prompts, folds=args.folds)
+    print(f"{report.prompts} questions, {report.responses} responses ({prior.metadata['split']} split)")
+    print(f"{'attribute':<12} {'alpha':>6} {'cv spearman':>11} {'between sd':>10} {'within sd':>9}")
+    for name in report.alpha:
+        print(f"{name:<12} {report.alpha[name]:>6g} {report.cv_spearman[name]:>11.3f} {report.between_sd[name]:>10.3f} "
+              f"{report.within_sd[name]:>9.3f}")
+    if args.out:
+        print(f"saved to {prior.save(args.out)}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     _add_train_reference(sub).set_defaults(run=_train_reference)
+    _add_train_prior(sub).set_defaults(run=_train_prior)
     _add_calibrate(sub).set_defaults(run=_calibrate)
     _add_train_preference(sub).set_defaults(run=_train_preference)

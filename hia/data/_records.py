@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from ..errors import DataError
+from hia.errors import DataError
+from hia.storage.jsonl import read_jsonl
 
 T = TypeVar("T")
 
@@ -47,14 +48,9 @@ def read_local(path: str | Path) -> Iterator[tuple[str, Any]]:
 def _records(path: Path) -> Iterator[tuple[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"{path}:{number}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"{path}:{number}", DataError(f"{path}:{number}: not valid JSON ({exc.msg})")
+        for line in read_jsonl(path):
+            where = f"{path}:{line.number}"
+            yield where, (line.value if line.error is None else DataError(f"{where}: {line.error}"))
     elif suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

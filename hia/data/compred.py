@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError
-from ._records import Loaded, collect, is_local, number_field, read_hub, read_local, text_field
-from .types import CommunityPrompt, PreferencePair
+from hia.data._records import Loaded, collect, is_local, number_field, read_hub, read_local, text_field
+from hia.data.types import CommunityPrompt, PreferencePair
+from hia.errors import DataError
 
 SUBSETS = ("finance", "gender_sexuality", "history", "politics", "science")
 

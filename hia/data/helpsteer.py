@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..attributes import HELPSTEER_ATTRIBUTES
-from ._records import Loaded, collect, is_local, number_field, read_hub, read_local, text_field
-from .types import PreferencePair, RatedResponse
+from hia.core.attributes import HELPSTEER_ATTRIBUTES
+from hia.data._records import Loaded, collect, is_local, number_field, read_hub, read_local, text_field
+from hia.data.types import PreferencePair, RatedResponse
 
 ATTRIBUTES = tuple(a.name for a in HELPSTEER_ATTRIBUTES)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from .. import _defaults as D
+from hia import _defaults as D
 
 
 def prompt_id(prompt: str) -> str:

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import DataError
-from ._records import Loaded, collect, number_field, read_local, text_field
-from .types import PreferencePair
+from hia.data._records import Loaded, collect, number_field, read_local, text_field
+from hia.data.types import PreferencePair
+from hia.errors import DataError
 
 
 def html_to_text(text: str) -> str:

@@ -31,12 +31,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..errors import InputError, RewardModelError
-from ..usage import Usage
-from .base import ReferenceRewardModel, model_file
-from .embeddings import Embedder, shared_embedder
-from .features import FEATURE_NAMES, text_stats_matrix
+from hia import _defaults as D
+from hia.core.usage import Usage
+from hia.errors import InputError, RewardModelError
+from hia.models.embeddings import Embedder, shared_embedder
+from hia.rewards.base import ReferenceRewardModel
+from hia.rewards.features import FEATURE_NAMES, text_stats_matrix
+from hia.rewards.model_files import read_model_file, write_model_file
 
 FORMAT = "hia.attribute_model"
 FEATURE_VERSION = 1
@@ -168,24 +169,13 @@ class AttributeModel(ReferenceRewardModel):
                 "metadata": self.metadata}
 
     def save(self, path: str | Path) -> Path:
-        path = model_file(path)
-        path.write_text(json.dumps(self.to_dict()))
-        return path
+        return write_model_file(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path, *, embedder: Embedder | None = None) -> "AttributeModel":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RewardModelError(f"{path}: no such model file; train one with `hia train-reference`") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RewardModelError(f"{path}: not a hia attribute model (unreadable JSON: {exc}); retrain it") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise RewardModelError(f"{path}: not a hia attribute model (format {data.get('format') if isinstance(data, dict) else None!r})")
-        if data.get("feature_version") != FEATURE_VERSION:
-            raise RewardModelError(f"{path}: made with feature version {data.get('feature_version')}, this hia uses "
-                                   f"{FEATURE_VERSION}; retrain it with `hia train-reference`")
+        data = read_model_file(path, what="attribute model", format=FORMAT, versions={"feature_version": FEATURE_VERSION},
+                               remedy="train one with `hia train-reference`")
         try:
             attributes = list(data["attributes"])
             n_features = len(FEATURE_NAMES) + (0 if data["features"] == "stats" else len(data["components"]))
@@ -283,7 +273,7 @@ def grouped_cv(prompts: Sequence[str], responses: Sequence[str], targets: np.nda
     map fitted inside each training fold, so nothing about a test row leaks into it), the MAE of
     predicting the training mean, the same Spearman and MAE before calibration, and the spread
     (5th to 95th percentile) of predictions before and after, beside that of the labels."""
-    from ..stats import spearman
+    from hia.core.stats import spearman
 
     check_folds(folds, len(set(prompts)), "prompts")
     targets = np.asarray(targets, dtype=float)

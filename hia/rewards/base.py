@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError, RewardModelError
-from ..usage import Usage
-
-
-def model_file(path: str | Path) -> Path:
-    """Where to save a model: a file path (its folder is made), never an existing folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--out {path} is a folder; give a file path for the model, e.g. {path / 'model.json'}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+from hia.core.usage import Usage
+from hia.errors import RewardModelError
 
 
 def check_scores(scores: object, n: int, attributes: Sequence[str], model: object) -> np.ndarray:
@@ -57,6 +47,20 @@ class HeuristicRewardModel(ABC):
 
     def update(self, prompts: Sequence[str], scores: np.ndarray, attributes: Sequence[str]) -> None:
         """Learn from real (prompt, reference score) evidence. The zero-shot model ignores it."""
+
+    # The search knows the user's question beside each candidate prompt. Heuristics that read it
+    # (PolicyHeuristic) override these; the others see the prompts alone.
+    def predict_for(self, question: str, prompts: Sequence[str], attributes: Sequence[str]) -> np.ndarray:
+        """Predicted scores of the answers to `prompts`, all rewrites of `question`."""
+        return self.predict(prompts, attributes)
+
+    def spread_for(self, question: str, prompts: Sequence[str], attributes: Sequence[str]) -> np.ndarray | None:
+        """How uncertain each prediction is (an sd per cell), or None when the model cannot say."""
+        return None
+
+    def update_for(self, question: str, prompts: Sequence[str], scores: np.ndarray, attributes: Sequence[str]) -> None:
+        """Learn from the answers to rewrites of `question`."""
+        self.update(prompts, scores, attributes)
 
 
 class ReferenceRewardModel(ABC):

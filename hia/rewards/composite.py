@@ -7,9 +7,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import RewardModelError
-from ..usage import Usage
-from .base import ReferenceRewardModel, check_scores
+from hia.core.usage import Usage
+from hia.errors import RewardModelError
+from hia.rewards.base import ReferenceRewardModel, check_scores
 
 
 class CompositeReference(ReferenceRewardModel):
@@ -27,19 +27,24 @@ class CompositeReference(ReferenceRewardModel):
 
     def score(self, prompts: Sequence[str], responses: Sequence[str], attributes: Sequence[str], *,
               usage: Usage | None = None) -> np.ndarray:
-        out = np.zeros((len(responses), len(attributes)))
-        for model, columns in self._groups(attributes):
-            names = [attributes[j] for j in columns]
-            out[:, columns] = check_scores(model.score(prompts, responses, names, usage=usage), len(responses), names, model)
-        return out
+        groups = self._groups(attributes)
+        raw = [model.score(prompts, responses, [attributes[j] for j in columns], usage=usage) for model, columns in groups]
+        return self._combine(groups, raw, attributes, len(responses))
 
     async def ascore(self, prompts: Sequence[str], responses: Sequence[str], attributes: Sequence[str], *,
                      usage: Usage | None = None) -> np.ndarray:
-        out = np.zeros((len(responses), len(attributes)))
-        for model, columns in self._groups(attributes):
-            names = [attributes[j] for j in columns]
-            raw = await model.ascore(prompts, responses, names, usage=usage)
-            out[:, columns] = check_scores(raw, len(responses), names, model)
+        groups = self._groups(attributes)
+        raw = [await model.ascore(prompts, responses, [attributes[j] for j in columns], usage=usage)
+               for model, columns in groups]
+        return self._combine(groups, raw, attributes, len(responses))
+
+    @staticmethod
+    def _combine(groups: list[tuple[ReferenceRewardModel, list[int]]], raw: list[object],
+                 attributes: Sequence[str], n: int) -> np.ndarray:
+        """Each model's columns, checked, in the order the attributes were asked for."""
+        out = np.zeros((n, len(attributes)))
+        for (model, columns), scores in zip(groups, raw):
+            out[:, columns] = check_scores(scores, n, [attributes[j] for j in columns], model)
         return out
 
     def agreement(self, attribute: str) -> float | None:

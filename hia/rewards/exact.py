@@ -19,10 +19,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..errors import RewardModelError
-from ..usage import Usage
-from .base import ReferenceRewardModel
+from hia import _defaults as D
+from hia.core.usage import Usage
+from hia.errors import RewardModelError
+from hia.rewards.base import ReferenceRewardModel
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 

@@ -20,10 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..attributes import get_attribute, requested_levels, stated_targets
-from .base import HeuristicRewardModel
-from .embeddings import Embedder, shared_embedder
+from hia import _defaults as D
+from hia.core.attributes import get_attribute, requested_levels, stated_targets
+from hia.models.embeddings import Embedder, shared_embedder
+from hia.rewards.base import HeuristicRewardModel
 
 ANCHORS: dict[str, tuple[list[str], list[str]]] = {
     # attribute: (prompts asking for a high score, prompts asking for a low score)

@@ -17,13 +17,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from .._chat import AsyncChatEndpoint, ChatReply, Message
-from .._loop import LoopThread
-from ..attributes import get_attribute
-from ..errors import RewardModelError
-from ..usage import Usage
-from .base import ReferenceRewardModel
+from hia import _defaults as D
+from hia.core.attributes import get_attribute
+from hia.core.loop import LoopThread
+from hia.core.usage import Usage
+from hia.errors import RewardModelError
+from hia.models.chat import AsyncChatEndpoint, ChatReply, Message
+from hia.rewards.base import ReferenceRewardModel
 
 DIGITS = "01234"
 

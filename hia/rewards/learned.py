@@ -11,7 +11,6 @@ the evidence itself (prompts and scores), so a saved heuristic goes on learning 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -21,12 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..attributes import requested_levels
-from ..errors import RewardModelError
-from .base import HeuristicRewardModel, model_file
-from .embeddings import Embedder, shared_embedder
-from .heuristic import CUES, ZeroShotHeuristic
+from hia import _defaults as D
+from hia.core.attributes import requested_levels
+from hia.errors import RewardModelError
+from hia.models.embeddings import Embedder, shared_embedder
+from hia.rewards.base import HeuristicRewardModel
+from hia.rewards.heuristic import CUES, ZeroShotHeuristic
+from hia.rewards.model_files import read_model_file, write_model_file
 
 FORMAT = "hia.learned_heuristic"
 VERSION = 1
@@ -104,25 +104,17 @@ class LearnedHeuristic(HeuristicRewardModel):
         return np.clip(out, 0.0, 4.0)
 
     def save(self, path: str | Path) -> Path:
-        path = model_file(path)
         with self._lock:
             data = {"format": FORMAT, "version": VERSION, "alpha": self.alpha, "max_evidence": self.max_evidence,
                     "min_evidence": self.min_evidence, "metadata": self.metadata,
                     "evidence": [{"prompt": p, "scores": s} for p, s in self.evidence]}
-        path.write_text(json.dumps(data))
-        return path
+        return write_model_file(path, data)
 
     @classmethod
     def load(cls, path: str | Path, *, embedder: Embedder | None = None) -> "LearnedHeuristic":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RewardModelError(f"{path}: no such heuristic file; make one with `hia calibrate`") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RewardModelError(f"{path}: not a hia heuristic (unreadable JSON: {exc}); recalibrate") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise RewardModelError(f"{path}: not a hia learned heuristic of version {VERSION}")
+        data = read_model_file(path, what="learned heuristic", format=FORMAT, versions={"version": VERSION},
+                               remedy="make one with `hia calibrate`")
         try:
             model = cls(embedder, alpha=float(data["alpha"]), max_evidence=int(data["max_evidence"]),
                         min_evidence=int(data["min_evidence"]))

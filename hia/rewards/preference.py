@@ -11,7 +11,6 @@ standardised score against the training answers.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +18,15 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..attributes import Attribute, register_attribute
-from ..data.types import PreferencePair
-from ..errors import RewardModelError
-from ..usage import Usage
-from .base import ReferenceRewardModel, model_file
-from .embeddings import Embedder, shared_embedder
-from .features import text_stats_matrix
+from hia import _defaults as D
+from hia.core.attributes import Attribute, register_attribute
+from hia.core.usage import Usage
+from hia.data.types import PreferencePair
+from hia.errors import RewardModelError
+from hia.models.embeddings import Embedder, shared_embedder
+from hia.rewards.base import ReferenceRewardModel
+from hia.rewards.features import text_stats_matrix
+from hia.rewards.model_files import read_model_file, write_model_file
 
 FORMAT = "hia.preference_model"
 VERSION = 1
@@ -109,20 +109,17 @@ class CommunityPreferenceModel(ReferenceRewardModel):
         return (4.0 / (1.0 + np.exp(-z))).reshape(-1, 1)
 
     def save(self, path: str | Path) -> Path:
-        path = model_file(path)
-        path.write_text(json.dumps({
+        return write_model_file(path, {
             "format": FORMAT, "version": VERSION, "weights": {k: v.tolist() for k, v in self.weights.items()},
             "mean": self.mean.tolist(), "scale": self.scale.tolist(), "centre": self.centre, "spread": self.spread,
-            "community": self.community, "metadata": self.metadata}))
-        return path
+            "community": self.community, "metadata": self.metadata})
 
     @classmethod
     def load(cls, path: str | Path, *, community: str | None = None, embedder: Embedder | None = None) -> "CommunityPreferenceModel":
         path = Path(path)
+        data = read_model_file(path, what="preference model", format=FORMAT, versions={"version": VERSION},
+                               remedy="train one with `hia train-preference`")
         try:
-            data = json.loads(path.read_text())
-            if data.get("format") != FORMAT or data.get("version") != VERSION:
-                raise ValueError(f"format {data.get('format')!r} version {data.get('version')!r}")
             mean, scale = np.array(data["mean"], float), np.array(data["scale"], float)
             weights = {k: np.array(v, float) for k, v in data["weights"].items()}
             if any(w.shape != mean.shape for w in weights.values()) or scale.shape != mean.shape:
@@ -132,9 +129,7 @@ class CommunityPreferenceModel(ReferenceRewardModel):
             model = cls(weights, mean, scale, {k: float(v) for k, v in data["centre"].items()},
                         {k: float(v) for k, v in data["spread"].items()}, community or data["community"],
                         data.get("metadata", {}), embedder)
-        except FileNotFoundError:
-            raise RewardModelError(f"{path}: no such model file; train one with `hia train-preference`") from None
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RewardModelError(f"{path}: not a usable hia preference model ({exc}); retrain it") from None
         if model.community not in model.weights:
             raise RewardModelError(f"{path}: no model for community {model.community!r}; it has {sorted(model.weights)}")
@@ -148,7 +143,7 @@ def pair_accuracy_cv(pairs: Sequence[PreferencePair], *, folds: int = D.CV_FOLDS
     Reported per community (with that community's model) and for the pooled model."""
     from sklearn.model_selection import GroupKFold
 
-    from .attribute_model import check_folds
+    from hia.rewards.attribute_model import check_folds
 
     check_folds(folds, len({p.prompt for p in pairs}), "questions")
     groups = np.unique([p.prompt for p in pairs], return_inverse=True)[1]

@@ -13,12 +13,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..attributes import get_attribute, known_attributes
-from ..errors import RewardModelError
-from ..usage import Usage
-from .base import ReferenceRewardModel
-from .embeddings import default_device
+from hia import _defaults as D
+from hia.core.attributes import get_attribute, known_attributes
+from hia.core.usage import Usage
+from hia.errors import RewardModelError
+from hia.models.embeddings import default_device
+from hia.rewards.base import ReferenceRewardModel
 
 
 class TransformersRewardModel(ReferenceRewardModel):

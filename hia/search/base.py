@@ -11,18 +11,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .. import _defaults as D
-from ..budget import Budget
-from ..errors import HiaError, InputError
-from ..goal import Goal
-from ..objectives import Objective
-from ..optimizer import PromptOptimizer, TemplateOptimizer
-from ..policy import Message, PolicyFn
-from ..rewards.base import HeuristicRewardModel, ReferenceRewardModel
-from ..rewards.embeddings import Embedder
-from ..types import AlignmentResult
-from ..usage import Usage
-from .filters import FilterSettings
+from hia.core.budget import Budget
+from hia.core.goal import Goal
+from hia.core.objectives import Objective
+from hia.core.results import AlignmentResult
+from hia.core.usage import Usage
+from hia.errors import HiaError
+from hia.models.embeddings import Embedder
+from hia.models.optimizer import PromptOptimizer, TemplateOptimizer
+from hia.models.policy import Message, PolicyFn
+from hia.rewards.base import HeuristicRewardModel, ReferenceRewardModel
+from hia.search.filters import FilterSettings
+from hia.search.options import SearchOptions
 
 
 @dataclass
@@ -52,30 +52,14 @@ class SearchContext:
         return self.result.usage
 
 
-@dataclass(frozen=True)
-class SearchOptions:
-    """The searches' sizes, set once per aligner; each must be a whole number of at least 1."""
-
-    hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND  # rewrites HIA asks for per frontier prompt per round
-    beam_width: int = D.BEAM_WIDTH
-    beam_expansions: int = D.BEAM_EXPANSIONS
-
-    def __post_init__(self) -> None:
-        for name in ("hia_candidates", "beam_width", "beam_expansions"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
-
-
 class Search(ABC):
     """A search strategy: spends the context's budget and leaves every candidate in the result."""
 
     name: str
     uses_filters: bool = False  # HIA: the aligner must supply a heuristic and an embedder
 
-    @classmethod
-    def from_options(cls, options: SearchOptions) -> "Search":
-        return cls()
+    def __init__(self, options: SearchOptions = SearchOptions()) -> None:
+        self.options = options
 
     @abstractmethod
     async def run(self, ctx: SearchContext) -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from .. import _defaults as D
-from .base import SearchOptions
-from .frontier import FrontierSearch
+from hia.search.frontier import FrontierSearch
+from hia.search.options import SearchOptions
 
 
 class Beam(FrontierSearch):
     name = "beam"
 
-    def __init__(self, width: int = D.BEAM_WIDTH, expansions: int = D.BEAM_EXPANSIONS) -> None:
-        self.width, self.expansions, self.pool = width, expansions, expansions
-
-    @classmethod
-    def from_options(cls, options: SearchOptions) -> "Beam":
-        return cls(options.beam_width, options.beam_expansions)
+    def __init__(self, options: SearchOptions = SearchOptions()) -> None:
+        super().__init__(options)
+        self.width, self.expansions, self.pool = options.beam_width, options.beam_expansions, options.beam_expansions

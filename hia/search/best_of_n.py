@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import steps
-from .base import Search, SearchContext
+from hia.search import steps
+from hia.search.base import Search, SearchContext
 
 
 class BestOfN(Search):

@@ -24,18 +24,19 @@ The root, when it has not been answered yet, is ranked with the rewrites (after 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from .. import _defaults as D
-from ..goal import Goal
-from ..objectives import Objective
-from ..rewards.base import HeuristicRewardModel, check_scores
-from ..rewards.embeddings import Embedder
-from ..types import Candidate
+from hia import _defaults as D
+from hia.core.goal import Goal
+from hia.core.objectives import Objective
+from hia.core.results import Candidate
+from hia.models.embeddings import Embedder
+from hia.rewards.base import HeuristicRewardModel, check_scores
 
 
 @dataclass(frozen=True)
@@ -184,24 +185,49 @@ def residual_offsets(answered: Sequence[Candidate], attributes: Sequence[str]) -
     return offsets
 
 
+def tie_key(text: str) -> str:
+    """The last word on a tie: a hash of the prompt's text, so neither the order candidates were
+    made in nor their position in the pool ever decides."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def stage2(candidates: Sequence[Candidate], goal: Goal, heuristic: HeuristicRewardModel,
-           objective: Objective, keep: int, predicted: np.ndarray | None = None,
-           offsets: dict[str, float] | None = None) -> list[Candidate]:
+           objective: Objective, keep: int, *, question: str, offsets: dict[str, float] | None = None,
+           observed: dict[str, list[dict[str, float]]] | None = None) -> list[Candidate]:
     """Score `candidates` with the heuristic (plus `offsets`, see residual_offsets), keep the best
-    `keep` by R(G, r_hat), mark the rest."""
+    `keep` by R(G, r_hat), mark the rest.
+
+    A resample (a prompt already answered, asked again with a new seed) is predicted by what its
+    earlier answers scored (`observed`, by prompt text), with the noise of one answer shrunk by
+    their number as its uncertainty. The ranking: predicted reward first; on equal predicted
+    reward, the more uncertain prediction first (a call there teaches the heuristic most); then a
+    hash of the prompt's text (`tie_key`)."""
     if not candidates:
         return []
     attributes = goal.attributes
-    if predicted is None:
-        predicted = heuristic.predict([c.prompt for c in candidates], attributes)
-    predicted = check_scores(predicted, len(candidates), attributes, heuristic)
+    fresh = [c for c in candidates if c.source != "resample"]
+    prompts = [c.prompt for c in fresh]
+    predicted = check_scores(heuristic.predict_for(question, prompts, attributes), len(fresh), attributes, heuristic)
+    spread = heuristic.spread_for(question, prompts, attributes)
+    spreads = np.zeros_like(predicted) if spread is None else check_scores(spread, len(fresh), attributes, heuristic)
     if offsets:
         predicted = predicted + np.array([offsets.get(a, 0.0) for a in attributes])
-    for c, row in zip(candidates, predicted):
+    uncertainty: dict[int, float] = {}
+    for c, row, sd in zip(fresh, predicted, spreads):
         c.heuristic_scores = {a: round(float(v), 4) for a, v in zip(attributes, row)}
-        c.heuristic_reward = round(objective(c.heuristic_scores, goal), 4)
-    # Stable sort: ties keep the order given (HIA passes the optimizer's order, then the root).
-    ranked = sorted(candidates, key=lambda c: -(c.heuristic_reward or 0.0))
+        uncertainty[c.id] = float(np.sqrt(np.sum(sd ** 2)))
+    for c in candidates:
+        if c.source == "resample":
+            seen = (observed or {}).get(c.prompt) or []
+            c.heuristic_scores = {a: round(float(np.mean([s[a] for s in seen if a in s] or [np.nan])), 4)
+                                  for a in attributes}
+            uncertainty[c.id] = D.HEURISTIC_NOISE_SD * np.sqrt(len(attributes) / max(len(seen), 1))
+    for c in candidates:
+        assert c.heuristic_scores is not None
+        known = all(np.isfinite(v) for v in c.heuristic_scores.values())
+        c.heuristic_reward = round(objective(c.heuristic_scores, goal), 4) if known else None
+    ranked = sorted(candidates, key=lambda c: (-(c.heuristic_reward if c.heuristic_reward is not None else -np.inf),
+                                               -round(uncertainty[c.id], 6), tie_key(c.prompt)))
     for rank, c in enumerate(ranked[keep:], start=keep + 1):
         c.drop("stage2", f"heuristic rank {rank} of {len(ranked)}; the round pays for the top {keep}")
     return ranked[:keep]

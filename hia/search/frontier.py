@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from .. import _defaults as D
-from ..errors import OptimizerError
-from ..types import Candidate
-from . import steps
-from .base import Search, SearchContext
-from .filters import normal_text
+from hia import _defaults as D
+from hia.core.results import Candidate
+from hia.errors import OptimizerError
+from hia.search import steps
+from hia.search.base import Search, SearchContext
+from hia.search.filters import normal_text
 
 
 def interleave(groups: list[list[Candidate]]) -> list[Candidate]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .frontier import FrontierSearch
+from hia.search.frontier import FrontierSearch
 
 
 class Greedy(FrontierSearch):

@@ -9,12 +9,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import EndpointError, HiaError, OptimizerError, RewardModelError
-from ..objectives import all_rewards
-from ..optimizer import Feedback, goal_conditioned_prompt
-from ..rewards.base import check_scores
-from ..types import Candidate, ErrorRecord, Evaluation, Source
-from .base import SearchContext
+from hia.core.objectives import all_rewards
+from hia.core.results import Candidate, ErrorRecord, Evaluation, Source
+from hia.errors import EndpointError, HiaError, OptimizerError, RewardModelError
+from hia.models.optimizer import Feedback, goal_conditioned_prompt
+from hia.rewards.base import check_scores
+from hia.search.base import SearchContext
 
 
 def add(ctx: SearchContext, prompt: str, round: int, source: Source, parent: Candidate | None = None) -> Candidate:
@@ -116,7 +116,7 @@ def learn(ctx: SearchContext, answered: Sequence[Candidate]) -> None:
     if ctx.online_learning and ctx.heuristic is not None:
         attributes = ctx.goal.attributes
         scores = np.array([[c.evaluation.scores[a] for a in attributes] for c in answered])  # type: ignore[union-attr]
-        ctx.heuristic.update([c.prompt for c in answered], scores, attributes)
+        ctx.heuristic.update_for(ctx.prompt, [c.prompt for c in answered], scores, attributes)
 
 
 def evaluated_prompts(ctx: SearchContext) -> list[str]:

@@ -1,0 +1,1 @@
+"""Values and rules: goals, attributes, objectives, budgets, usage and results. No I/O."""

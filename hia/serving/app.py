@@ -1,0 +1,246 @@
+"""The proxy's ASGI app (Starlette): routes, the bearer token, request ids, body limits.
+
+Routes: POST /v1/chat/completions, GET /v1/models, GET /health (liveness: touches nothing),
+GET /ready (readiness: asks the upstream for its models). A chat request is aligned when it
+names a goal: in its body (what `extra_body` sends: top-level `goal`/`budget`/`method`, or an
+`hia` object), in headers (`X-HIA-Goal`, `X-HIA-Budget`, `X-HIA-Method`), or through the
+profile of its `user`. Otherwise it is passed to the upstream as it is.
+
+Every response carries `X-Request-ID` (the caller's, or a new one), which the log line of the
+request names too; log lines never hold headers or bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from hia import _defaults as D
+from hia.errors import HiaError, InputError, redact
+from hia.serving.errors import ProxyError, as_proxy_error, error_body, error_response
+from hia.serving.protocol import ChatRequest
+from hia.serving.streaming import stream_completion
+from hia.serving.wrapper import AsyncAlignedClient
+
+log = logging.getLogger("hia.serving")
+HEADER_FIELDS = {"x-hia-goal": "goal", "x-hia-budget": "budget", "x-hia-method": "method", "x-hia-objective": "objective"}
+# Fields a chat request may carry that the upstream API takes as arguments; any other goes in extra_body.
+OPENAI_FIELDS = {"model", "messages", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p",
+                 "max_tokens", "max_completion_tokens", "stop", "presence_penalty", "frequency_penalty", "seed",
+                 "logit_bias", "n", "response_format", "tools", "tool_choice", "logprobs", "top_logprobs"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CLOSE = {"Connection": "close"}  # after an early refusal, the unread body must never be read as a request
+
+
+@dataclass
+class ProxyConfig:
+    """What the app needs: the wrapped upstream client and the limits."""
+
+    client: AsyncAlignedClient
+    model: str
+    token: str | None = None
+    secrets: list[str | None] = field(default_factory=list)  # redacted from every message sent or logged
+    max_body_bytes: int = D.SERVE_MAX_BODY_BYTES
+    body_timeout_s: float = D.SERVE_BODY_TIMEOUT_S
+    request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S
+    ready_timeout_s: float = D.SERVE_READY_TIMEOUT_S
+    stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S
+    trace: Any = None  # a hia.storage.jsonl.JsonlWriter: one JSON line per aligned request, for `hia export-pairs`
+
+    def authorised(self, header: str | None) -> bool:
+        if not self.token:
+            return True
+        return header is not None and hmac.compare_digest(header.encode(), f"Bearer {self.token}".encode())
+
+
+def chat_kwargs(body: dict, headers: dict[str, str], model: str) -> dict[str, Any]:
+    """The create() arguments for a chat request: the served model, hia's header fields, and
+    unknown fields moved to extra_body."""
+    kwargs = dict(body)
+    kwargs["model"] = model  # the proxy serves one upstream model, whatever name a client sends
+    kwargs.pop("stream", None)
+    kwargs.pop("stream_options", None)
+    for header, name in HEADER_FIELDS.items():
+        if headers.get(header) and name not in kwargs:
+            kwargs[name] = headers[header]
+    extra = {k: kwargs.pop(k) for k in list(kwargs) if k not in OPENAI_FIELDS}
+    if "hia" in kwargs:
+        extra["hia"] = kwargs.pop("hia")
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+async def read_json(request: Request, limit: int, timeout_s: float) -> dict:
+    """The request's JSON object, refused with 413 past `limit` bytes (before reading, when the
+    Content-Length says so) and with 408 when the body is slower than `timeout_s`."""
+    declared = request.headers.get("content-length")
+    too_large = f"the request body is over the proxy's limit of {limit} bytes; send less, or raise max_body_bytes"
+    if declared is not None:
+        if not declared.isdigit():
+            raise ProxyError(400, "invalid_request_error", "Content-Length is not a number", code="invalid_request",
+                             headers=CLOSE)
+        if int(declared) > limit:
+            raise ProxyError(413, "invalid_request_error", too_large, code="request_too_large", headers=CLOSE)
+
+    async def collect() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ProxyError(413, "invalid_request_error", too_large, code="request_too_large", headers=CLOSE)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        raw = await asyncio.wait_for(collect(), timeout_s)
+    except TimeoutError:
+        raise ProxyError(408, "invalid_request_error", f"the request body did not arrive within {timeout_s:g} s",
+                         code="request_timeout", headers=CLOSE) from None
+    body = json.loads(raw or b"{}")
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object")
+    return body
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID when it is safe to echo, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else f"req-{uuid.uuid4().hex}"
+
+
+def usage_headers(completion: Any) -> dict[str, str]:
+    """hia's spend on one aligned request, as response headers."""
+    result = getattr(completion, "alignment", None)
+    if result is None:
+        return {}
+    return {"X-HIA-Policy-Calls": str(result.usage.policy_calls), "X-HIA-Optimizer-Calls": str(result.usage.optimizer_calls),
+            "X-HIA-Budget": str(result.budget), "X-HIA-Method": str(result.method)}
+
+
+class ProxyApp:
+    """The routes, over one ProxyConfig."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+
+    def build(self) -> Starlette:
+        routes = [Route("/health", self._guard(self.health)), Route("/v1/health", self._guard(self.health)),
+                  Route("/ready", self._guard(self.ready)), Route("/v1/models", self._guard(self.models)),
+                  Route("/v1/chat/completions", self._guard(self.chat), methods=["POST"])]
+        return Starlette(routes=routes, lifespan=self._lifespan,
+                         exception_handlers={HTTPException: self._http_exception})  # type: ignore[dict-item]
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        yield
+        await self.config.client.close()
+
+    # -- around every route -------------------------------------------------------------------
+    def _guard(self, route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Auth, the request id, errors in the OpenAI shape and one log line per request."""
+
+        async def endpoint(request: Request) -> Response:
+            request.state.request_id = request_id = request_id_of(request)
+            started = time.perf_counter()
+            try:
+                if not self.config.authorised(request.headers.get("authorization")):
+                    raise ProxyError(401, "authentication_error", "missing or wrong bearer token",
+                                     code="invalid_api_key", headers=CLOSE)
+                response = await route(request)
+            except Exception as exc:  # noqa: BLE001 - every failure is answered, never a dropped connection
+                error = as_proxy_error(exc)
+                if error.status >= 500:
+                    log.warning("%s %s", request_id, redact(f"{type(exc).__name__}: {exc}", self.config.secrets))
+                response = error_response(error, self.config.secrets)
+            response.headers["X-Request-ID"] = request_id
+            log.info("%s %s %s %d %.0f ms", request_id, request.method, request.url.path, response.status_code,
+                     1000 * (time.perf_counter() - started))
+            return response
+
+        return endpoint
+
+    async def _http_exception(self, request: Request, exc: HTTPException) -> Response:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        message = f"no route {request.method} {request.url.path}"
+        return error_response(ProxyError(exc.status_code, kind, message, code="not_found" if exc.status_code == 404
+                                         else "method_not_allowed"), self.config.secrets,
+                              headers={"X-Request-ID": request_id_of(request), **CLOSE})
+
+    def _trace(self, request: Request, chat: ChatRequest, result: Any, error: Exception | None = None) -> None:
+        """One line per aligned request in the trace file: the whole result, never a header or key."""
+        if self.config.trace is None or result is None:
+            return
+        record = {"id": request.state.request_id, "time": round(time.time(), 3), "user": chat.user,
+                  "status": "ok" if error is None else "error", "result": result.to_dict()}
+        if error is not None:
+            record["error"] = {"type": type(error).__name__, "message": redact(str(error), self.config.secrets)}
+        self.config.trace.write(record)
+
+    # -- routes -------------------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "model": self.config.model})
+
+    async def ready(self, request: Request) -> Response:
+        upstream: openai.AsyncOpenAI = self.config.client.wrapped
+        try:
+            await asyncio.wait_for(upstream.with_options(max_retries=0).models.list(), self.config.ready_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            error = as_proxy_error(exc)
+            body = error_body(ProxyError(503, "upstream_error", f"not ready: {error}", code="upstream_unavailable"),
+                              self.config.secrets)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready", "model": self.config.model})
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [
+            {"id": self.config.model, "object": "model", "created": 0, "owned_by": "hia"}]})
+
+    async def chat(self, request: Request) -> Response:
+        config = self.config
+        body = await read_json(request, config.max_body_bytes, config.body_timeout_s)
+        # Parsed once, before anything is sent: a bad goal, budget or method is a 400 now, rather
+        # than an error inside a stream already begun.
+        chat = config.client.parse(chat_kwargs(body, {k.lower(): v for k, v in request.headers.items()}, config.model))
+        config.client.user_spend(chat)  # a user past its daily limit gets 429 now, even on a stream
+
+        async def complete() -> Any:
+            try:
+                completion = await asyncio.wait_for(config.client.complete(chat), config.request_timeout_s)
+            except TimeoutError:
+                raise ProxyError(504, "timeout", f"the request did not finish within {config.request_timeout_s:g} s",
+                                 code="timeout") from None
+            except HiaError as exc:
+                self._trace(request, chat, exc.result, error=exc)
+                raise
+            self._trace(request, chat, getattr(completion, "alignment", None))
+            return completion
+
+        if body.get("stream"):
+            async def as_dict() -> dict:
+                return (await complete()).model_dump(exclude_none=True)
+
+            events = stream_completion(as_dict(), model=config.model,
+                                       include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+                                       error_body=lambda exc: error_body(as_proxy_error(exc), config.secrets),
+                                       keepalive_s=config.stream_keepalive_s)
+            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        completion = await complete()
+        return JSONResponse(completion.model_dump(exclude_none=True),
+                            headers=usage_headers(completion))

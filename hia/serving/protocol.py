@@ -1,0 +1,124 @@
+"""A chat request, parsed once: what hia aligns, and what goes to the upstream API.
+
+The proxy route and `wrap(client).chat.completions.create` both turn their arguments into one
+ChatRequest here; nothing downstream parses them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from hia import _defaults as D
+from hia.core.budget import whole_calls
+from hia.core.goal import Goal
+from hia.errors import InputError
+from hia.models.chat import Message
+from hia.search.options import check_method, check_objective
+from hia.serving.profiles import ProfileStore
+
+HIA_KEYS = ("goal", "budget", "method", "objective")
+# Request fields that shape the policy's sampling; passed through to every policy call.
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "presence_penalty",
+                 "frequency_penalty", "logit_bias")
+# Options that change what kind of answer comes back: hia returns one text answer it chose.
+NOT_WITH_A_GOAL = ("tools", "tool_choice", "functions", "function_call", "response_format")
+
+
+@dataclass(frozen=True)
+class AlignmentRequest:
+    """hia's part of a request: the goal and how to search for it."""
+
+    goal: Goal
+    budget: int | None  # None: the aligner's default budget
+    method: str | None
+    objective: str | None
+    context: list[Message]  # the conversation before the prompt
+    prompt: str  # the last user message: what gets rewritten
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat.completions.create call. `upstream` holds the create() arguments with hia's fields
+    removed (they never reach the upstream API); `alignment` is None when nothing asks for one."""
+
+    upstream: dict[str, Any]
+    alignment: AlignmentRequest | None
+
+    @property
+    def model(self) -> str:
+        return str(self.upstream.get("model") or "")
+
+    @property
+    def user(self) -> str | None:
+        user = self.upstream.get("user")
+        return str(user) if user else None
+
+    def policy_params(self) -> dict[str, Any]:
+        """The sampling parameters every policy call of the alignment uses."""
+        params = {k: self.upstream[k] for k in SAMPLING_KEYS if self.upstream.get(k) is not None}
+        params.setdefault("temperature", D.POLICY_TEMPERATURE)  # best-of-N needs samples that differ
+        params.setdefault("max_tokens", params.pop("max_completion_tokens", D.POLICY_MAX_TOKENS))
+        params.pop("max_completion_tokens", None)
+        return params
+
+    @classmethod
+    def parse(cls, kwargs: Mapping[str, Any], profiles: ProfileStore | None = None) -> "ChatRequest":
+        """Separate hia's fields (keyword arguments, `extra_body` fields flat or under "hia", or the
+        profile of the request's `user`) from the rest, and check both."""
+        rest = dict(kwargs)
+        extra = rest.pop("extra_body", None) or {}
+        if not isinstance(extra, Mapping):
+            raise InputError(f"extra_body must be an object, got {type(extra).__name__}")
+        extra = dict(extra)
+        nested = extra.pop("hia", None) or {}
+        if not isinstance(nested, Mapping):
+            raise InputError('"hia" must be an object such as {"goal": "verbosity=1", "budget": 2}, '
+                             f"got {type(nested).__name__}")
+        nested = dict(nested)
+        found: dict[str, Any] = {}
+        for source in (nested, extra, rest):  # later sources win: keyword arguments beat extra_body
+            for key in HIA_KEYS:
+                if key in source:
+                    found[key] = source.pop(key)
+        if extra:
+            rest["extra_body"] = extra
+        user = rest.get("user")
+        if "goal" not in found and profiles is not None and user:
+            profile = profiles.get(str(user))
+            if profile is not None:
+                found = {**profile.request(), **found}
+        check_messages(rest.get("messages"))
+        seed = rest.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InputError(f"seed must be a whole number, got {seed!r}")
+        if found.get("goal") in (None, ""):
+            return cls(rest, None)
+        return cls(rest, alignment_of(found, rest))
+
+
+def check_messages(messages: object) -> None:
+    """Refuse a malformed chat request before any call (an upstream would refuse it anyway, after retries)."""
+    if not isinstance(messages, (list, tuple)) or not messages or not all(
+            isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in messages):
+        raise InputError("messages must be a non-empty list of objects, each with a 'role' and its 'content'")
+
+
+def alignment_of(found: Mapping[str, Any], rest: Mapping[str, Any]) -> AlignmentRequest:
+    unsupported = [k for k in NOT_WITH_A_GOAL if rest.get(k) is not None]
+    if rest.get("n") not in (None, 1):
+        unsupported.insert(0, f"n={rest['n']}")
+    if unsupported:
+        raise InputError(f"{', '.join(unsupported)} cannot be honoured with a goal: hia returns the one text answer "
+                         "it chose; leave these out, or leave out the goal to pass the request through unchanged")
+    messages = list(rest["messages"])
+    if messages[-1].get("role") != "user" or not isinstance(messages[-1].get("content"), str):
+        raise InputError("to align an answer, the last message must be the user's, with text content")
+    budget = found.get("budget")
+    method, objective = found.get("method"), found.get("objective")
+    return AlignmentRequest(
+        goal=Goal.coerce(found["goal"]),
+        budget=None if budget is None else whole_calls(budget, ceiling=None),  # the aligner applies its ceiling
+        method=None if method is None else check_method(method),
+        objective=None if objective is None else check_objective(objective),
+        context=[dict(m) for m in messages[:-1]], prompt=messages[-1]["content"])

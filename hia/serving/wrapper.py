@@ -1,0 +1,181 @@
+"""Drop hia into code that already calls a chat API.
+
+    client = hia.wrap(openai.OpenAI())
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
+                                           extra_body={"goal": "verbosity=1", "budget": 2})
+    reply.choices[0].message.content   # the aligned answer, in a standard ChatCompletion
+    reply.alignment                    # the AlignmentResult: every candidate and score
+
+Without a goal (and no profile for the request's `user`), `create` is the wrapped client's own
+call, unchanged. The goal and budget may be keyword arguments, `extra_body` fields (flat or
+under "hia"), or the caller's profile. Policy calls go through the wrapped client with the
+caller's model and sampling parameters; the reported usage sums every internal call.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Mapping
+
+import openai
+from openai.types.chat import ChatCompletion
+from pydantic import Field
+
+from hia.build import Pipeline, Settings, build
+from hia.core.loop import LoopThread
+from hia.core.results import AlignmentResult
+from hia.errors import InputError
+from hia.models.policy import AsyncChatPolicy, ChatPolicy
+from hia.rewards.base import ReferenceRewardModel
+from hia.search.options import SearchOptions
+from hia.serving.profiles import ProfileStore
+from hia.serving.protocol import ChatRequest
+from hia.serving.spend import DailyLimits, UserSpend
+
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
+
+
+class AlignedChatCompletion(ChatCompletion):
+    """A standard ChatCompletion, plus the alignment that chose its answer (not serialised)."""
+
+    alignment: Any = Field(default=None, exclude=True)
+
+
+def to_completion(result: AlignmentResult, model: str) -> AlignedChatCompletion:
+    chosen = result.chosen
+    finish = chosen.evaluation.finish_reason if chosen is not None and chosen.evaluation is not None else None
+    usage = result.usage
+    return AlignedChatCompletion(
+        id=f"chatcmpl-hia-{uuid.uuid4().hex[:20]}", object="chat.completion", created=int(time.time()), model=model,
+        choices=[{"index": 0, "finish_reason": finish if finish in FINISH_REASONS else "stop",
+                  "message": {"role": "assistant", "content": result.response or ""}}],
+        usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+               "total_tokens": usage.prompt_tokens + usage.completion_tokens},
+        alignment=result,
+    )
+
+
+class _Wrapper:
+    """What the sync and async wrappers share: the pipeline, and one alignment of a parsed request."""
+
+    def __init__(self, client: Any, *, pipeline: Pipeline | None = None, profiles: ProfileStore | None = None,
+                 reference: ReferenceRewardModel | None = None, options: SearchOptions | None = None) -> None:
+        self.wrapped = client
+        self.pipeline = pipeline or build(Settings())
+        self.profiles = profiles
+        self.limits = DailyLimits(profiles) if profiles is not None else None
+        self.reference = reference  # None: the pipeline's
+        self.options = options  # None: the pipeline's
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "wrapped":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)  # everything but chat.completions.create is the client's own
+
+    def parse(self, kwargs: Mapping[str, Any]) -> ChatRequest:
+        return ChatRequest.parse(kwargs, self.profiles)
+
+    def user_spend(self, request: ChatRequest) -> UserSpend | None:
+        """The spend limit of the request's user, when its profile has one (SpendLimitExceeded when
+        nothing is left today)."""
+        if self.limits is None or self.profiles is None or not request.user:
+            return None
+        profile = self.profiles.get(request.user)
+        if profile is None or (profile.daily_calls is None and profile.daily_tokens is None):
+            return None
+        return UserSpend(profile, self.limits.budget_for(profile), self.limits)
+
+    async def aligned(self, request: ChatRequest, policy: Any, spend: UserSpend | None) -> AlignedChatCompletion:
+        """The aligned answer to `request`, its policy calls made by `policy` and charged to `spend`."""
+        alignment = request.alignment
+        assert alignment is not None
+        if request.upstream.get("stream"):
+            raise InputError("stream=True with a goal is not supported by the wrapper; `hia serve` streams "
+                             "the chosen answer, or leave stream off")
+        aligner = self.pipeline.async_aligner(policy, reference=self.reference, options=self.options)
+        with UserSpend.alignment(spend) as paid:
+            result = paid(await aligner.align(
+                alignment.prompt, alignment.goal, method=alignment.method, objective=alignment.objective,
+                messages=alignment.context, **UserSpend.budget_of(spend, alignment.budget)))
+        return to_completion(result, request.model)
+
+
+class _SyncCompletions:
+    def __init__(self, owner: "AlignedClient") -> None:
+        self.owner = owner
+
+    def create(self, **kwargs: Any) -> ChatCompletion:
+        owner = self.owner
+        request = owner.parse(kwargs)
+        spend = owner.user_spend(request)
+        if request.alignment is None:
+            with UserSpend.passthrough(spend) as paid:
+                return paid(owner.wrapped.chat.completions.create(**request.upstream))
+        # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
+        policy = ChatPolicy(request.model, client=owner.wrapped.with_options(max_retries=0),
+                            base_url=str(owner.wrapped.base_url), **request.policy_params())
+        return owner.loop.run(owner.aligned(request, policy, spend))
+
+
+class _AsyncCompletions:
+    def __init__(self, owner: "AsyncAlignedClient") -> None:
+        self.owner = owner
+
+    async def create(self, **kwargs: Any) -> ChatCompletion:
+        return await self.owner.complete(self.owner.parse(kwargs))
+
+
+class _Chat:
+    def __init__(self, completions: Any) -> None:
+        self.completions = completions
+
+
+class AlignedClient(_Wrapper):
+    """An `openai.OpenAI` whose chat.completions.create aligns answers when asked."""
+
+    def __init__(self, client: openai.OpenAI, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.loop = LoopThread()
+        self.chat = _Chat(_SyncCompletions(self))
+
+    def close(self) -> None:
+        self.loop.close()
+        self.wrapped.close()
+        self.pipeline.close()
+
+
+class AsyncAlignedClient(_Wrapper):
+    """An `openai.AsyncOpenAI` whose chat.completions.create aligns answers when asked."""
+
+    def __init__(self, client: openai.AsyncOpenAI, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.chat = _Chat(_AsyncCompletions(self))
+
+    async def complete(self, request: ChatRequest) -> ChatCompletion:
+        """The answer to a parsed request: aligned, or the wrapped client's own."""
+        spend = self.user_spend(request)
+        if request.alignment is None:
+            with UserSpend.passthrough(spend) as paid:
+                return paid(await self.wrapped.chat.completions.create(**request.upstream))
+        policy = AsyncChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
+                                 base_url=str(self.wrapped.base_url), **request.policy_params())
+        return await self.aligned(request, policy, spend)
+
+    async def close(self) -> None:
+        await self.wrapped.close()
+        self.pipeline.close()
+
+
+def wrap(client: openai.OpenAI | openai.AsyncOpenAI, *, pipeline: Pipeline | None = None,
+         profiles: ProfileStore | None = None, reference: ReferenceRewardModel | None = None,
+         options: SearchOptions | None = None) -> AlignedClient | AsyncAlignedClient:
+    """Wrap an OpenAI client (sync or async). `pipeline` (from hia.build; default: the default
+    settings) gives the optimizer, heuristic and reference; `reference` and `options` (a
+    SearchOptions) replace the pipeline's; `profiles` gives users' goals and daily limits."""
+    kwargs = {"pipeline": pipeline, "profiles": profiles, "reference": reference, "options": options}
+    if isinstance(client, openai.AsyncOpenAI):
+        return AsyncAlignedClient(client, **kwargs)
+    if isinstance(client, openai.OpenAI):
+        return AlignedClient(client, **kwargs)
+    raise TypeError(f"wrap() takes an openai.OpenAI or openai.AsyncOpenAI client, got {type(client).__name__}")

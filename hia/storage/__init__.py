@@ -1,0 +1,1 @@
+"""Files and databases: the JSONL reader and writer, SQLite, the score and embedding cache."""

@@ -1,0 +1,1 @@
+"""Fitting models from rated data: the reference, the calibrated heuristic, preference export."""
