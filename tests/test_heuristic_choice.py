@@ -160,3 +160,29 @@ def test_what_is_learned_persists_across_processes_and_holds_no_prompt(tmp_path)
     text = path.read_text()
     assert "prime" not in text and "verbosity" in text  # statistics only, never the prompt
     assert json.loads(text)["policy"] == "local test-model"
+
+
+def test_resampling_is_an_option_the_command_line_sets():
+    import argparse
+
+    from hia.cli._common import add_pipeline_args, search_options_from
+
+    parser = argparse.ArgumentParser()
+    add_pipeline_args(parser)
+    assert search_options_from(parser.parse_args([])).resample is True
+    assert search_options_from(parser.parse_args(["--no-resample"])).resample is False
+    calls = []
+
+    def policy(prompt: str, seed: int = 0) -> str:
+        calls.append(prompt)
+        return " ".join(["word"] * 12)
+
+    class DoubtsEveryRewrite(HeuristicRewardModel):
+        def predict(self, prompts, attributes):
+            return np.full((len(prompts), len(attributes)), 4.0)
+
+    aligner = AsyncAligner(policy, LengthReference(), heuristic=DoubtsEveryRewrite(), embedder=shared_embedder(),
+                           filters=FilterSettings(drift_similarity=-1.0),
+                           options=SearchOptions(online_learning=False, resample=False))
+    result = asyncio.run(aligner.align(SHORT_ASK, "verbosity=1", budget=3, method="hia"))
+    assert not [c for c in result.candidates if c.source == "resample"] and len(calls) == 3

@@ -60,6 +60,8 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
                    help=f"HIA rewrites per round (default {default.hia_candidates})")
     p.add_argument("--beam-width", type=int, help=f"default {default.beam_width}")
     p.add_argument("--beam-expansions", type=int, help=f"default {default.beam_expansions}")
+    p.add_argument("--no-resample", dest="resample", action="store_false", default=None,
+                   help="HIA never pays for another draw of the best prompt so far")
     p.add_argument("--max-budget", type=int,
                    help="the most policy calls one alignment may spend, whatever a request or profile asks "
                         f"(default {default.max_budget})")

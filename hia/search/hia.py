@@ -45,7 +45,7 @@ class HIAGreedy(FrontierSearch):
 
     async def choose(self, ctx: SearchContext, root: Candidate, pool: list[Candidate], k: int) -> list[Candidate]:
         contenders = ([root] if root.evaluation is None and root.status != "failed" else []) + pool
-        resample = self.resample(ctx, pool[0].round if pool else root.round + 1)
+        resample = self.resample(ctx, pool[0].round if pool else root.round + 1) if self.options.resample else []
 
         def filters() -> list[Candidate]:
             survivors = stage1(contenders, ctx.prompt, ctx.embedder, steps.evaluated_prompts(ctx), ctx.filters, root=root)

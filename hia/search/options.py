@@ -33,7 +33,8 @@ class SearchOptions:
     one alignment, wherever its budget comes from. seed: call i of an alignment uses seed + i.
     online_learning: the heuristic learns from every answer paid for. hia_candidates: rewrites
     HIA asks for per frontier prompt per round; beam_width, beam_expansions: the beam's frontier
-    and the rewrites evaluated per frontier prompt per round (plain beam)."""
+    and the rewrites evaluated per frontier prompt per round (plain beam). resample: HIA may pay
+    for another draw of the best prompt so far when that is predicted to beat every rewrite."""
 
     method: str = D.DEFAULT_METHOD
     objective: str = D.DEFAULT_OBJECTIVE
@@ -44,6 +45,7 @@ class SearchOptions:
     hia_candidates: int = D.HIA_CANDIDATES_PER_ROUND
     beam_width: int = D.BEAM_WIDTH
     beam_expansions: int = D.BEAM_EXPANSIONS
+    resample: bool = True
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -52,8 +54,9 @@ class SearchOptions:
         whole_calls(self.budget, ceiling=None, what="budget")  # each alignment checks it against max_budget
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InputError(f"seed must be a whole number, got {self.seed!r}")
-        if not isinstance(self.online_learning, bool):
-            raise InputError(f"online_learning must be True or False, got {self.online_learning!r}")
+        for name in ("online_learning", "resample"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("hia_candidates", "beam_width", "beam_expansions"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
