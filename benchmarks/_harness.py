@@ -45,7 +45,7 @@ def add_run_args(parser: argparse.ArgumentParser, *, items: int, max_prompt_word
     parser.add_argument("--grid", action="store_true",
                         help="also plain greedy and beam, and budgets 1,2,4,8 for every search (about 3x longer per item)")
     parser.add_argument("--items", type=int, default=items)
-    parser.add_argument("--budgets", default=None, help="search budgets (default 1,2; 1,2,4,8 with --grid)")
+    parser.add_argument("--budgets", default=None, help="search budgets (default 1,2,4; 1,2,4,8 with --grid)")
     parser.add_argument("--bon-budgets", default="1,2,4,8", help="best-of-N budgets, all from one nested run")
     parser.add_argument("--its-hub-budget", type=int, default=8)
     parser.add_argument("--methods", default=None, help="searches (default hia_greedy,hia_beam; all four with --grid)")
@@ -60,7 +60,7 @@ def add_run_args(parser: argparse.ArgumentParser, *, items: int, max_prompt_word
 def apply_defaults(args: argparse.Namespace) -> None:
     if args.quick:
         args.items, args.budgets, args.bon_budgets, args.its_hub_budget, args.max_tokens = 2, "1,2", "1,2", 2, 32
-    args.budgets = [int(b) for b in (args.budgets or ("1,2,4,8" if args.grid else "1,2")).split(",")]
+    args.budgets = [int(b) for b in (args.budgets or ("1,2,4,8" if args.grid else "1,2,4")).split(",")]
     args.bon_budgets = sorted({int(b) for b in args.bon_budgets.split(",")})
     args.methods = (args.methods or ",".join(GRID_SEARCHES if args.grid else HEADLINE_SEARCHES)).split(",")
 
@@ -361,20 +361,24 @@ def headline(rows: Sequence[dict], table: dict, reference: str, its_hub_budget: 
         return cell["euclidean"]["mean"] if cell else None
 
     out: dict[str, Any] = {"hia_method": HIA}
-    for label, method, budget in (("hia@1", HIA, 1), ("hia@2", HIA, 2), ("best_of_n@1", BON, 1), ("best_of_n@2", BON, 2),
-                                  ("best_of_n@8", BON, 8), (f"its_hub_best_of_n@{its_hub_budget}", ITS_HUB, its_hub_budget)):
+    for label, method, budget in (("hia@1", HIA, 1), ("hia@2", HIA, 2), ("hia@4", HIA, 4), ("best_of_n@1", BON, 1),
+                                  ("best_of_n@2", BON, 2), ("best_of_n@4", BON, 4), ("best_of_n@8", BON, 8),
+                                  (f"its_hub_best_of_n@{its_hub_budget}", ITS_HUB, its_hub_budget)):
         out[label] = mean(method, budget)
     for method in HEADLINE_SEARCHES:
         for budget in (1, 2):
             out.setdefault(f"{method}@{budget}", mean(method, budget))
     out["hia@2 - best_of_n@8"] = paired_difference(rows, reference, (HIA, 2), (BON, 8))
-    out["hia@1 - best_of_n@1"] = paired_difference(rows, reference, (HIA, 1), (BON, 1))
+    for k in (1, 2, 4):  # equal budgets, as the paper claims them
+        out[f"hia@{k} - best_of_n@{k}"] = paired_difference(rows, reference, (HIA, k), (BON, k))
     out["hia_beam@2 - best_of_n@8"] = paired_difference(rows, reference, ("hia_beam", 2), (BON, 8))
     out[f"hia@2 - its_hub_best_of_n@{its_hub_budget}"] = paired_difference(rows, reference, (HIA, 2), (ITS_HUB, its_hub_budget))
     out["on_topic: hia@2 - best_of_n@8"] = paired_difference(rows, reference, (HIA, 2), (BON, 8), "on_topic")
     out["targets"] = {
         "hia@2 >= best_of_n@8": None if out["hia@2"] is None or out["best_of_n@8"] is None else out["hia@2"] >= out["best_of_n@8"],
         "hia@1 >= best_of_n@1": None if out["hia@1"] is None or out["best_of_n@1"] is None else out["hia@1"] >= out["best_of_n@1"],
+        **{f"hia@{k} > best_of_n@{k}, interval above zero": None if not out[f"hia@{k} - best_of_n@{k}"]["items"]
+           else bool(out[f"hia@{k} - best_of_n@{k}"]["ci95"][0] > 0) for k in (1, 2)},
     }
     return out
 
@@ -426,6 +430,8 @@ def headline_text(found: dict, reference: str) -> str:
              f" -> target {'met' if h['targets']['hia@2 >= best_of_n@8'] else 'missed'}",
              f"- hia@1 {fmt(h['hia@1'])} vs best_of_n@1 {fmt(h['best_of_n@1'])}: paired difference {diff('hia@1 - best_of_n@1')}"
              f" -> target {'met' if h['targets']['hia@1 >= best_of_n@1'] else 'missed'}",
+             *(f"- hia@{k} - best_of_n@{k} (equal budgets): {diff(f'hia@{k} - best_of_n@{k}')}"
+               for k in (2, 4) if found[f"hia@{k} - best_of_n@{k}"]["items"]),
              f"- hia_beam@2 vs best_of_n@8: {diff('hia_beam@2 - best_of_n@8')}",
              f"- on-topic similarity to the question, hia@2 minus best_of_n@8: {diff('on_topic: hia@2 - best_of_n@8')}"]
     return "\n".join(lines) + "\n"

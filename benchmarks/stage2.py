@@ -37,9 +37,10 @@ import numpy as np
 from _harness import BenchItem, bootstrap
 from helpsteer import DEFAULT_DATA, MAX_PROMPT_WORDS, items, judgeable
 
-from hia import Goal, TemplateOptimizer
+from hia import TemplateOptimizer
 from hia import _defaults as D
 from hia.build import Endpoint, Settings, build_policy, build_reference
+from hia.core.attributes import requested_levels, stated_targets
 from hia.core.objectives import get_objective
 from hia.core.results import Candidate
 from hia.core.stats import spearman
@@ -157,6 +158,22 @@ def measure(bench: list[BenchItem], pools: dict[str, list[Candidate]], rows: lis
     return out
 
 
+def obedience(rows: list[dict]) -> dict:
+    """How the policy followed the verbosity level its prompt asked for (quoted or stated), as the
+    exact reference measures its answers: the slope (1: follows exactly) and the mean offset."""
+    asked, got = [], []
+    for r in rows:
+        level = {**stated_targets(r["prompt"], ["verbosity"]), **requested_levels(r["prompt"], ["verbosity"])}.get("verbosity")
+        measured = r["scores"].get("exact", {}).get("verbosity")
+        if level is not None and measured is not None:
+            asked.append(float(level))
+            got.append(measured)
+    if len(set(asked)) < 2:
+        return {}
+    slope = float(np.polyfit(asked, got, 1)[0])
+    return {"answers": len(asked), "slope": round(slope, 3), "mean_offset": round(float(np.mean(np.subtract(got, asked))), 3)}
+
+
 def main(args: argparse.Namespace) -> None:
     store = Cache()
     references = {"trained": build_reference(Settings(reference="attributes"), store),
@@ -178,6 +195,7 @@ def main(args: argparse.Namespace) -> None:
     for reference in references:
         report["by_reference"][reference] = measure(bench, pools, rows, reference, heuristics, args.objective)
     report.update(report["by_reference"]["trained"])  # the trained reference is hia's default
+    report["verbosity_obedience"] = obedience(rows)
     path = args.out_dir / "stage2.json"
     path.write_text(json.dumps(report, indent=2))
     for reference, found in report["by_reference"].items():

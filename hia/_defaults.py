@@ -52,6 +52,7 @@ ANSWER_MIN_EXTRA_WORDS = 60  # ... at least this many words longer) is an answer
 
 # Heuristic reward models (stage 2)
 PRIOR_RIDGE_ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # the question prior's penalty, chosen by cross-validation
+PRIOR_HASH_DIMENSION = 2048  # hashed word and word-pair features the question prior reads
 HEURISTIC_ANCHOR_GAIN = 6.0  # zero-shot: how far a unit of anchor-similarity difference moves a prediction
 HEURISTIC_CUE_STEP = 0.6  # zero-shot: share of the half-range one explicit cue ("in one sentence") adds
 HEURISTIC_RUBRIC_COMPLIANCE = 0.8  # zero-shot: share of the way to a quoted rubric level the answer is predicted to go
@@ -64,6 +65,7 @@ HEURISTIC_PRIOR_SD_OFFSET = 0.5  # prior sd of the policy's offset per kind of i
 HEURISTIC_PRIOR_SD_PHRASING = 0.25  # prior sd of each template phrasing's effect
 HEURISTIC_NOISE_SD = 0.5  # sd of one answer's score around its prompt's expected score (seeds, sampling)
 POLICY_MEMORY_MAX_EVIDENCE = 2000  # answers' worth of evidence kept per policy; older evidence fades as new arrives
+POLICY_MEMORY_FLUSH_S = 5.0  # what a process learned about a policy is written to its file at most this often (and at exit)
 LEARNED_HEURISTIC_ALPHA = 3.0  # ridge penalty of the learned correction: larger trusts the zero-shot base more
 LEARNED_HEURISTIC_MAX_EVIDENCE = 2000  # newest (prompt, scores) examples kept
 LEARNED_HEURISTIC_MIN_EVIDENCE = 5  # below this many examples of an attribute, the base alone predicts it
@@ -94,8 +96,8 @@ MAX_RETRIES = 4  # transport retries per call, after the first attempt
 RETRY_INITIAL_WAIT_S = 0.5
 RETRY_MAX_WAIT_S = 20.0
 CLIENT_SHARDS = 8  # async clients (connection pools) per endpoint per event loop
-RATE_LIMIT_BURST = 1  # requests a rate limiter lets through at once after an idle spell
-RATE_LIMIT_LATE_SHARE = 0.25  # a request that woke this share of a slot past its send time claims another
+RATE_LIMIT_BURST = 0  # requests a rate limiter lets through beyond the rate, in one window and after an idle spell
+RATE_LIMIT_WINDOW_S = 1.1  # the rate limiter's sliding window: a second, and room for the delay between send and arrival (a new connection)
 
 # Embedded local models
 EMBEDDED_OPTIMIZER = "template"  # "template", "smollm2" or "qwen"; measured in benchmarks/optimizers.py

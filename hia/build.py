@@ -108,13 +108,14 @@ class Pipeline:
         has learned about this policy (kept per endpoint and model; in memory for a callable)."""
         if self.heuristic is not None:
             return self.heuristic
-        spec = policy.spec if isinstance(policy, (ChatPolicy, AsyncChatPolicy)) else None
-        key = f"{public_url(spec.base_url)}\n{spec.model}" if spec is not None else f"callable:{id(policy)}"
+        # Known by its endpoint and model, also when it runs on a client object (the wrapper, the proxy).
+        endpoint = policy.asynchronous if isinstance(policy, (ChatPolicy, AsyncChatPolicy)) else None
+        who = policy_key(public_url(endpoint.base_url), endpoint.model) if endpoint is not None else None
+        key = who or f"callable:{id(policy)}"
         if key not in self.learned:
             memory = None
-            if spec is not None and self.settings.remember_policy:
+            if who is not None and self.settings.remember_policy:
                 folder = self.settings.memory_dir or os.environ.get("HIA_MEMORY_DIR") or cache_dir() / "policies"
-                who = policy_key(public_url(spec.base_url), spec.model)
                 memory = PolicyMemory(memory_file(folder, who), policy=who)
             self.learned[key] = default_heuristic(self.embedder, memory)
         return self.learned[key]

@@ -273,3 +273,39 @@ def test_model_output_that_is_a_folder(tmp_path, capsys):
 
     assert main(["train-reference", "--data", str(tmp_path / "never-read.jsonl"), "--out", str(tmp_path)]) == 2
     assert "is a folder; give a file path for the model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"method": "hia_turbo"}, "unknown method"),
+    ({"objective": "closest"}, "unknown objective"),
+    ({"seed": 1.5}, "seed must be a whole number"),
+    ({"online_learning": "yes"}, "online_learning must be True or False"),
+    ({"resample": 1}, "resample must be True or False"),
+    ({"max_budget": 0}, "max_budget"),
+])
+def test_search_options_refuse_what_no_search_can_use(options, message):
+    with pytest.raises(InputError, match=message):
+        SearchOptions(**options)
+
+
+def test_the_aligner_takes_its_options_and_turns_whole():
+    with pytest.raises(InputError, match="options must be a hia.SearchOptions"):
+        AsyncAligner(echo_policy, LengthReference(), options={"method": "hia"})
+    with pytest.raises(InputError, match="filters must be a hia.FilterSettings"):
+        AsyncAligner(echo_policy, LengthReference(), filters={"drift_similarity": 0.5})
+    for messages in ("hi", [{"role": "system", "content": "x"}, "hi"]):
+        with pytest.raises(InputError, match="messages must be a list"):
+            asyncio.run(make().align("Why?", "verbosity=1", budget=1, messages=messages))
+
+
+def test_an_int_shared_budget_is_refused_not_made_a_per_item_budget(tmp_path):
+    calls = []
+
+    def policy(prompt, seed=0):
+        calls.append(prompt)
+        return "an answer"
+
+    items = [{"id": i, "prompt": f"Why {i}?", "goal": "verbosity=1"} for i in range(3)]
+    with pytest.raises(InputError, match=r"shared_budget is one hia.Budget"):
+        asyncio.run(align_many(make(policy), items, output=tmp_path / "out.jsonl", shared_budget=4, progress=False))
+    assert calls == [] and not (tmp_path / "out.jsonl").exists()

@@ -28,9 +28,46 @@ def test_headline_pairs_items_and_names_the_default_hia_method():
     assert head["hia_method"] == "hia_greedy" and head["hia@2"] == -0.75 and head["best_of_n@8"] == -1.0
     assert head["hia@2 - best_of_n@8"] == {"mean": 0.25, "ci95": [0.0, 0.5], "items": 2}  # items a and b: +0.5 and 0.0
     assert head["hia@1 - best_of_n@1"]["mean"] == -0.25
-    assert head["targets"] == {"hia@2 >= best_of_n@8": True, "hia@1 >= best_of_n@1": False}
+    assert head["targets"] == {"hia@2 >= best_of_n@8": True, "hia@1 >= best_of_n@1": False,
+                               "hia@1 > best_of_n@1, interval above zero": False,  # -0.5 and 0.0: not above zero
+                               "hia@2 > best_of_n@2, interval above zero": None}  # no best_of_n@2 rows
     assert head["on_topic: hia@2 - best_of_n@8"]["mean"] == 0.0
     assert "target missed" in _harness.headline_text(head, "trained")
+
+
+def test_the_stage2_diagnostic_scores_an_oracle_a_contrarian_and_the_spread():
+    import numpy as np
+    import stage2
+
+    from hia import Goal, HeuristicRewardModel
+    from hia.core.results import Candidate
+
+    goal = Goal.parse("verbosity=2")
+    items = [_harness.BenchItem(f"i{k}", f"Question {k}?", {"trained": goal}) for k in range(6)]
+    pools = {item.id: [Candidate(id=j, prompt=f"{item.prompt} ask {j}", round=1, source="optimizer")
+                       for j in range(3)] for item in items}
+    # prompt j's answers score verbosity 2 - j (and 2 - j +/- 0.1 across seeds): prompt 0 is best
+    rows = [{"item": item.id, "candidate": j, "seed": s, "prompt": f"{item.prompt} ask {j}",
+             "scores": {"trained": {"verbosity": 2.0 - j + (0.1 if s else -0.1)}}}
+            for item in items for j in range(3) for s in range(2)]
+
+    class Knows(HeuristicRewardModel):
+        def __init__(self, backwards: bool) -> None:
+            self.backwards = backwards
+
+        def predict(self, prompts, attributes):
+            asks = [int(p.rsplit(" ", 1)[1]) for p in prompts]
+            return np.array([[float(j) if self.backwards else 2.0 - j] for j in asks])  # backwards: prompt 2 looks best
+
+    found = stage2.measure(items, pools, rows, "trained", {"oracle": Knows(False), "contrarian": Knows(True)},
+                           "euclidean")
+    oracle, contrarian = found["oracle"], found["contrarian"]
+    assert oracle["oracle_share"] == 1.0 and oracle["spearman"] == 1.0 and oracle["n_items"] == 6
+    # true rewards -0.1, -1.0, -2.0 (euclidean, means over the two seeds): random -1.033, oracle -0.1
+    assert abs(oracle["pick_minus_random"]["mean"] - (-0.1 + 1.0333)) < 1e-3
+    assert contrarian["pick_minus_random"]["mean"] < 0 and contrarian["oracle_share"] < 0
+    assert oracle["between_share"] > 0.9  # the prompts differ far more than the seeds
+    assert abs(oracle["spread"]["mean_max_minus_min"] - 1.9) < 1e-6
 
 
 def test_losses_name_every_comparison_an_hia_variant_loses():

@@ -150,3 +150,25 @@ def test_batch_command_refuses_what_it_cannot_run_before_any_call(tmp_path, args
     out = subprocess.run([sys.executable, "-m", "hia.cli", "batch", *args, "--base-url", "http://127.0.0.1:9/v1",
                           "--model", "m"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from hia import InputError
+
+    paid = tmp_path / "out.jsonl"
+    paid.write_text('{"id": "a", "status": "ok", "result": {"candidates": []}}\n')
+    before = paid.read_bytes()
+    alias = tmp_path / "alias.jsonl"
+    os.link(paid, alias)  # another name for the same file
+    for out in (paid, alias):
+        with pytest.raises(InputError, match="is the input"):
+            export_pairs([paid], out)
+    assert paid.read_bytes() == before
+    run = subprocess.run([sys.executable, "-m", "hia.cli", "batch", str(paid), "--out", str(alias), "--budget", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "is the input" in run.stderr and "Traceback" not in run.stderr
+    assert paid.read_bytes() == before

@@ -70,3 +70,12 @@ def test_tolerance_and_weight_validation():
 def test_describe_reads_like_an_instruction():
     text = Goal.parse("verbosity=0,complexity=4,helpfulness=2").describe()
     assert "very short" in text and "expert" in text and "moderate" in text
+
+
+def test_a_steerlm_attribute_string_is_the_same_goal_as_the_equals_form():
+    steerlm = Goal.parse("helpfulness:4,correctness:4,coherence:4,complexity:1,verbosity:1")
+    assert steerlm == Goal.parse("helpfulness=4,correctness=4,coherence=4,complexity=1,verbosity=1")
+    assert Goal.parse("verbosity:1, complexity=2:3") == Goal({"verbosity": 1, "complexity": 2}, {"complexity": 3})
+    for bad in ("verbosity:", ":1", "verbosity:1:2", "verbosity"):
+        with pytest.raises(GoalError):
+            Goal.parse(bad)

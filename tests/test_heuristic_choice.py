@@ -186,3 +186,36 @@ def test_resampling_is_an_option_the_command_line_sets():
                            options=SearchOptions(online_learning=False, resample=False))
     result = asyncio.run(aligner.align(SHORT_ASK, "verbosity=1", budget=3, method="hia"))
     assert not [c for c in result.candidates if c.source == "resample"] and len(calls) == 3
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "unreadable JSON"),
+    ('{"format": "hia.attribute_model"}', "not a hia question prior"),
+    ('{"format": "hia.question_prior", "version": 9}', "version 9"),
+    ('{"format": "hia.question_prior", "version": 2, "mean": [0, 0], "weights": {"verbosity": [1]}, '
+     '"intercepts": {"verbosity": 1}}', "damaged question prior"),
+])
+def test_a_damaged_question_prior_is_refused_with_its_remedy(tmp_path, content, message):
+    from hia import RewardModelError
+    from hia.rewards.prior import QuestionPrior
+
+    path = tmp_path / "prior.json"
+    path.write_text(content)
+    with pytest.raises(RewardModelError, match=message) as caught:
+        QuestionPrior.load(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[1, 2", "not a readable state file"),
+    ('{"format": "hia.policy_memory", "version": 2}', "not a hia policy memory of version 1"),
+    ('{"format": "hia.policy_memory", "version": 1, "attributes": {"verbosity": {"n": 1}}}', "damaged policy memory"),
+])
+def test_a_damaged_policy_memory_is_refused_with_its_remedy(tmp_path, content, message):
+    from hia import RewardModelError
+
+    path = tmp_path / "memory.json"
+    path.write_text(content)
+    with pytest.raises(RewardModelError, match=message) as caught:
+        PolicyMemory(path)
+    assert "delete it" in str(caught.value)

@@ -1,5 +1,5 @@
-"""A rate limiter spaces requests evenly, lets a burst through after an idle spell, and makes a
-request that slept through a stall claim a new slot rather than go out with the others."""
+"""A rate limiter spaces requests evenly, lets a burst through after an idle spell, and never lets
+more than the rate out in any one-second window, stalls included."""
 
 import asyncio
 import time
@@ -7,6 +7,7 @@ import time
 import pytest
 
 from hia import AsyncChatPolicy, InputError, RateLimiter
+from hia import _defaults as D
 from hia.models.ratelimit import wait_for_slot
 from tests.support.loopback import LoopbackServer
 
@@ -20,35 +21,54 @@ def test_slots_are_one_interval_apart():
 
 
 def test_a_burst_passes_at_once_after_an_idle_spell():
-    limiter = RateLimiter(10, burst=3)
+    limiter = RateLimiter(10, burst=2)
     now = time.time()
     slots = [limiter.claim() for _ in range(4)]
-    assert all(s <= now + 0.01 for s in slots[:3]) and slots[3] >= now + 0.05
+    assert all(s <= now + 0.01 for s in slots[:3]) and slots[3] >= now + 0.05  # the burst beyond the first, then spacing
+    assert limiter.capacity == 12
 
 
-def test_a_request_that_overslept_its_slot_claims_another():
-    claims = []
+def test_no_window_admits_more_than_the_rate_however_late_the_slots_woke():
+    limiter = RateLimiter(5)
+    # Slots long past (an event loop that stalled through all of them): each asks to go now.
+    admitted = [limiter.admit() for _ in range(8)]
+    assert admitted[:5] == [0.0] * 5
+    assert all(0 < wait <= limiter.window for wait in admitted[5:])  # the rest wait for the window to move on
 
-    async def claim() -> float:
-        claims.append(time.time())
-        return time.time() - 1.0 if len(claims) == 1 else time.time()  # the first slot is long past
+    async def stalled_slot() -> float:
+        return time.time() - 10.0
 
-    asyncio.run(wait_for_slot(claim, interval=0.1))
-    assert len(claims) == 2
+    async def admit() -> float:
+        return limiter.admit()
+
+    started = time.time()
+    asyncio.run(wait_for_slot(stalled_slot, admit))
+    # it went out only when the oldest of the five left the window
+    assert time.time() - started >= admitted[5] - 0.01
 
 
-def test_a_policy_with_a_limiter_sends_at_the_rate(tmp_path):
+def busiest_second(arrivals: list[float]) -> int:
+    return max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+
+
+def test_a_policy_with_a_limiter_never_sends_more_than_the_rate_in_a_second_even_through_a_stall():
+    rate, n = 20, 50
+
     async def burst(policy: AsyncChatPolicy) -> None:
-        await asyncio.gather(*(policy.complete([{"role": "user", "content": f"q{i}"}], seed=i) for i in range(12)))
+        async def stall() -> None:
+            await asyncio.sleep(0.6)
+            time.sleep(0.5)  # the event loop blocked: every slot due meanwhile wakes late, together
+
+        await asyncio.gather(stall(), *(policy.complete([{"role": "user", "content": f"q{i}"}], seed=i)
+                                        for i in range(n)))
 
     with LoopbackServer() as upstream:
-        asyncio.run(burst(AsyncChatPolicy("m", base_url=upstream.base_url, rate_limiter=RateLimiter(20))))
+        asyncio.run(burst(AsyncChatPolicy("m", base_url=upstream.base_url, rate_limiter=RateLimiter(rate))))
         arrivals = sorted(upstream.arrivals)
-    assert len(arrivals) == 12
-    # 12 requests at 20 a second span 0.55 s (sent all at once, they would arrive within a few ms);
-    # the first connection's set-up can delay one request onto the next, hence the slack.
-    assert arrivals[-1] - arrivals[0] >= 0.75 * 11 / 20  # sends are at least three quarters of a slot apart
-    assert max(sum(1 for t in arrivals if start <= t < start + 0.5) for start in arrivals) <= 10 + 2
+    assert len(arrivals) == n
+    assert busiest_second(arrivals) <= rate  # strict: no burst beyond the rate, stall or not
+    # and not slower than the window allows: the last of 50 goes out within (50 / 20) windows
+    assert arrivals[-1] - arrivals[0] <= (n / rate) * D.RATE_LIMIT_WINDOW_S + 1.0
 
 
 @pytest.mark.parametrize("rate", [0, -2, float("inf"), "5"])

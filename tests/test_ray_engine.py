@@ -118,11 +118,11 @@ def test_the_rate_limit_is_shared_by_every_worker(cluster, tmp_path):
         arrivals = sorted(upstream.arrivals)
     assert report.failed == 0 and len(arrivals) == 48
     # 48 requests at 20 per second take 2.35 s however many workers send them; two workers each
-    # with a limiter of its own would take half that. (A worker whose event loop stalls between
-    # its slot and the socket can send two requests close together, hence the slack.)
+    # with a limiter of its own would take half that. (The spacing's slack: a worker whose event
+    # loop stalls can send two requests close together, but never more than the rate in a second.)
     assert arrivals[-1] - arrivals[0] >= 0.9 * (len(arrivals) - 1) / rate
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
-    assert busiest <= rate + 2
+    assert busiest <= rate  # strict: the shared limiter admits no more than the rate in any window
 
 
 def test_a_rerun_after_a_killed_driver_pays_for_no_answer_twice(cluster, tmp_path):

@@ -13,7 +13,7 @@ from hia.build import build, build_policy
 from hia.cli._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
 from hia.engine.batch import ENGINES, align_many
 from hia.errors import DataError, InputError
-from hia.storage.jsonl import read_jsonl
+from hia.storage.jsonl import check_not_an_input, read_jsonl
 from hia.training.export import FORMATS, export_pairs
 
 
@@ -69,6 +69,7 @@ def _batch(args: argparse.Namespace) -> int:
 
     if args.engine != "ray" and (args.ray_address or args.workers != D.RAY_WORKERS):
         raise InputError("--ray-address and --workers are for --engine ray; add --engine ray, or leave them out")
+    check_not_an_input(args.out, [args.items])
     items = read_items(args.items)
     ray = RayOptions(args.ray_address, args.workers) if args.engine == "ray" else None
     limiter = RateLimiter(args.rate_limit) if args.rate_limit is not None else None

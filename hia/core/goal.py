@@ -72,23 +72,25 @@ class Goal:
 
     @classmethod
     def parse(cls, text: str, *, tolerance: float = DEFAULT_TOLERANCE) -> "Goal":
-        """Parse ``name=target[:weight],...``, e.g. ``helpfulness=4,verbosity=1:0.5``."""
+        """Parse ``name=target[:weight],...``, e.g. ``helpfulness=4,verbosity=1:0.5``, or SteerLM's
+        attribute strings, ``name:target,...`` (``helpfulness:4,verbosity:1``), as HelpSteer-trained
+        models are steered. An item without ``=`` is read the SteerLM way, so weights keep their syntax."""
         if not isinstance(text, str) or not text.strip():
             raise GoalError("empty goal; write it as 'attribute=target,...', e.g. 'helpfulness=4,verbosity=1'")
         targets: dict[str, float] = {}
         weights: dict[str, float] = {}
         for part in text.split(","):
             part = part.strip()
-            name, sep, value = part.partition("=")
+            name, sep, value = part.partition("=") if "=" in part else part.partition(":")
             name = name.strip()
             if not sep or not name or not value.strip():
                 raise GoalError(
-                    f"cannot read {part!r} in goal {text!r}; write each attribute as 'name=target' "
-                    "or 'name=target:weight', separated by commas"
+                    f"cannot read {part!r} in goal {text!r}; write each attribute as 'name=target', "
+                    "'name=target:weight' or, as SteerLM does, 'name:target', separated by commas"
                 )
             if name in targets:
                 raise GoalError(f"attribute {name!r} appears twice in goal {text!r}")
-            target_text, _, weight_text = value.partition(":")
+            target_text, _, weight_text = value.partition(":") if sep == "=" else (value, "", "")
             targets[name] = _finite(target_text.strip(), f"target for {name!r}")
             if weight_text.strip():
                 weights[name] = _finite(weight_text.strip(), f"weight for {name!r}")

@@ -133,6 +133,9 @@ class _SharedRateLimiter:
     def claim(self) -> float:
         return self._limiter.claim()
 
+    def admit(self) -> float:
+        return self._limiter.admit()
+
 
 class _RemotePace:
     """The endpoint's rate limiter inside a worker: a slot from the shared actor, then the wait."""
@@ -142,10 +145,13 @@ class _RemotePace:
         self.per_second = per_second
 
     async def wait(self) -> None:
-        await wait_for_slot(self._claim, 1.0 / self.per_second)
+        await wait_for_slot(self._claim, self._admit)
 
     async def _claim(self) -> float:
         return await self._actor.claim.remote()
+
+    async def _admit(self) -> float:
+        return await self._actor.admit.remote()
 
 
 class _Worker:

@@ -309,12 +309,13 @@ class AsyncChatEndpoint(_EndpointBase):
     async def chat(self, messages: Sequence[Message], *, usage: Usage | None = None, **params: Any) -> ChatReply:
         request = self._request(messages, params)
         async def attempt() -> Any:
+            client = self.client  # made (on a loop's first call) before the wait: a send counts when it goes
             if self.rate_limiter is not None:
                 await self.rate_limiter.wait()
             # The request is plain JSON already: posting it as it is skips `create`'s walk over
             # the typed parameters, about a fifth of the client's CPU time per call in a profiled
             # batch of 64 concurrent alignments; the reply is read into the same ChatCompletion.
-            return await self.client.post("/chat/completions", body=request, cast_to=ChatCompletion)
+            return await client.post("/chat/completions", body=request, cast_to=ChatCompletion)
 
         try:
             completion = await tenacity.AsyncRetrying(**self._retrying_kwargs(usage))(attempt)

@@ -58,6 +58,11 @@ class HeuristicRewardModel(ABC):
         """How uncertain each prediction is (an sd per cell), or None when the model cannot say."""
         return None
 
+    def predict_with_spread(self, question: str, prompts: Sequence[str],
+                            attributes: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """predict_for and spread_for at once (a heuristic that computes both together overrides it)."""
+        return self.predict_for(question, prompts, attributes), self.spread_for(question, prompts, attributes)
+
     def update_for(self, question: str, prompts: Sequence[str], scores: np.ndarray, attributes: Sequence[str]) -> None:
         """Learn from the answers to rewrites of `question`."""
         self.update(prompts, scores, attributes)

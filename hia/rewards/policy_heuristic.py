@@ -24,6 +24,7 @@ numbers per attribute, never a prompt.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -40,6 +41,15 @@ from hia.rewards.prior import QuestionPrior
 KINDS = ("quoted", "stated", "free")
 PHRASINGS = len(TemplateOptimizer.FRAMES)
 FEATURES = 2 * len(KINDS) + PHRASINGS  # (L - p) per kind, an offset per kind, one effect per phrasing
+
+
+@lru_cache(maxsize=D.TEXT_CACHE_SIZE)
+def asks(prompt: str, attributes: tuple[str, ...]) -> dict[str, tuple[str, float | None]]:
+    """Per attribute, how the prompt asks for a level and which: a quoted rubric level, a stated
+    target, or ("free", None) when it does neither (a prompt is asked about many times a search)."""
+    return {**{a: ("free", None) for a in attributes},
+            **{a: ("stated", v) for a, v in stated_targets(prompt, attributes).items()},
+            **{a: ("quoted", float(v)) for a, v in requested_levels(prompt, attributes).items()}}
 
 
 def prior_mean() -> np.ndarray:
@@ -80,10 +90,7 @@ class PolicyHeuristic(HeuristicRewardModel):
     def features(self, question: str, prompts: Sequence[str], attributes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The design rows, shape (len(prompts), len(attributes), FEATURES), and the question's prior levels."""
         p = self._question_levels(question, attributes)
-        asked = [{**{a: ("free", None) for a in attributes},
-                  **{a: ("stated", v) for a, v in stated_targets(prompt, attributes).items()},
-                  **{a: ("quoted", float(v)) for a, v in requested_levels(prompt, attributes).items()}}
-                 for prompt in prompts]
+        asked = [asks(prompt, tuple(attributes)) for prompt in prompts]
         free_rows = [i for i, a in enumerate(asked) if any(kind == "free" for kind, _ in a.values())]
         free_levels = self.zero_shot.predict([prompts[i] for i in free_rows], attributes) if free_rows else None
         x = np.zeros((len(prompts), len(attributes), FEATURES))

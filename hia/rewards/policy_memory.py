@@ -10,6 +10,7 @@ arrive, so old evidence fades and a policy that changes is followed.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import threading
 import time
@@ -50,7 +51,10 @@ class PolicyMemory:
         self.max_evidence = max_evidence
         self._lock = threading.Lock()
         self._totals: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # learned here and not yet in the file
+        self._flushed = float("-inf")  # when the file was last written (time.monotonic)
         if self.path is not None:
+            atexit.register(self.flush)
             try:
                 self._totals = self._parse(read_state(self.path))
             except InputError as exc:
@@ -81,14 +85,26 @@ class PolicyMemory:
             return int(self._totals.get(attribute, {}).get("n", 0))
 
     def add(self, attribute: str, xtx: np.ndarray, xty: np.ndarray, n: int) -> None:
-        """Add one batch of answers' statistics, here and in the file."""
+        """Add one batch of answers' statistics: here at once, in the file at the next flush."""
         delta = {attribute: {"xtx": np.asarray(xtx, float), "xty": np.asarray(xty, float), "n": int(n)}}
         with self._lock:
+            self._totals = self._merged(self._totals, delta)
             if self.path is None:
-                self._totals = self._merged(self._totals, delta)
                 return
-            written = update_state(self.path, lambda current: self._document(self._merged(self._parse(current), delta)))
+            self._pending = self._merged(self._pending, delta)
+            due = time.monotonic() - self._flushed >= D.POLICY_MEMORY_FLUSH_S
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Merge what was learned here into the file, and take in what other processes added."""
+        with self._lock:
+            if self.path is None or not self._pending:
+                return
+            pending, self._pending = self._pending, {}
+            written = update_state(self.path, lambda current: self._document(self._merged(self._parse(current), pending)))
             self._totals = self._parse(written)
+            self._flushed = time.monotonic()
 
     def _merged(self, totals: dict[str, dict[str, Any]], delta: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out = dict(totals)

@@ -30,12 +30,12 @@ def default_reference(path: str | Path | None = None) -> AttributeModel:
     return AttributeModel.load(path or packaged_reference_path())
 
 
-def shipped_prior(embedder: Embedder | None = None) -> QuestionPrior:
+def shipped_prior() -> QuestionPrior:
     """The question prior shipped with hia (`hia train-prior` on the development prompts of the
     local HelpSteer files; its metadata says which and how well it predicts)."""
-    return QuestionPrior.load(shipped_file(QUESTION_PRIOR_FILE), embedder=embedder)
+    return QuestionPrior.load(shipped_file(QUESTION_PRIOR_FILE))
 
 
 def default_heuristic(embedder: Embedder | None = None, memory: PolicyMemory | None = None) -> PolicyHeuristic:
     """The heuristic stage 2 uses unless told otherwise: the shipped prior, learning the policy."""
-    return PolicyHeuristic(shipped_prior(embedder), embedder=embedder, memory=memory)
+    return PolicyHeuristic(shipped_prior(), embedder=embedder, memory=memory)

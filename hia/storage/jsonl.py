@@ -8,7 +8,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from hia.errors import InputError
 
@@ -42,6 +42,19 @@ def read_jsonl(path: str | Path) -> Iterator[JsonLine]:
             yield JsonLine(number, None, f"not valid JSON ({exc.msg})", last)
         except RecursionError:
             yield JsonLine(number, None, "nested too deep to read", last)
+
+
+def check_not_an_input(out: str | Path, inputs: Iterable[str | Path], option: str = "--out") -> None:
+    """Refuse an output file that is one of the inputs (the same file, by inode, whatever the path
+    says): writing it would destroy what is being read, paid results among it."""
+    out = Path(out)
+    if not out.exists():
+        return
+    for given in inputs:
+        given = Path(given)
+        if given.exists() and os.path.samefile(out, given):
+            raise InputError(f"{option} {out} is the input {given}; writing it would destroy what is read from it. "
+                             "Give another output file")
 
 
 def _lock(path: Path) -> Any:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 
 from hia import _defaults as D
 from hia.errors import DataError, InputError
-from hia.storage.jsonl import read_jsonl
+from hia.storage.jsonl import check_not_an_input, read_jsonl
 
 FORMATS = ("dpo", "kto")
 
@@ -148,9 +148,10 @@ def export_pairs(inputs: Iterable[str | Path], out: str | Path, *, format: str =
     """Write DPO or KTO rows (JSON lines) from batch outputs and proxy traces; returns the summary."""
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    out = Path(out)
+    out, inputs = Path(out), [Path(i) for i in inputs]
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file path for the rows")
+    check_not_an_input(out, inputs)
     summary = ExportSummary()
     alignments = read_alignments(inputs, summary)
     rows = dpo_rows(alignments, summary, min_margin=min_margin, max_margin=max_margin) if format == "dpo" \

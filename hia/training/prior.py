@@ -3,7 +3,7 @@
 Every response in the given HelpSteer-style files (rated rows, or chosen/rejected pairs) is
 measured as the exact reference measures it (verbosity: the rubric band of its word count;
 complexity: of its reading grade), the levels are averaged per question, and a ridge regression
-from the question's embedding to that mean is fitted per attribute. Only development-split
+from the question's hashed words (hia.rewards.prior) to that mean is fitted per attribute. Only development-split
 prompts are used unless `all_prompts` (the quality benchmarks evaluate on the rest). The ridge
 penalty is chosen by cross-validation over the same prompts.
 """
@@ -22,9 +22,8 @@ from hia.core.stats import spearman
 from hia.data import load_helpsteer, load_helpsteer_pairs
 from hia.data.splits import is_dev_prompt
 from hia.errors import DataError
-from hia.models.embeddings import Embedder, shared_embedder
 from hia.rewards.exact import ExactReference
-from hia.rewards.prior import QuestionPrior
+from hia.rewards.prior import QuestionPrior, question_features
 
 PRIOR_ATTRIBUTES = ("verbosity", "complexity")  # the attributes the exact reference measures
 
@@ -62,15 +61,14 @@ def _cv_predictions(x: np.ndarray, y: np.ndarray, alpha: float, folds: int) -> n
     return out
 
 
-def train_prior(sources: Sequence[str | Path], *, all_prompts: bool = False, folds: int = D.CV_FOLDS,
-                embedder: Embedder | None = None) -> tuple[QuestionPrior, PriorReport]:
+def train_prior(sources: Sequence[str | Path], *, all_prompts: bool = False,
+                folds: int = D.CV_FOLDS) -> tuple[QuestionPrior, PriorReport]:
     grouped = responses_by_question(sources, all_prompts=all_prompts)
     if len(grouped) < 2 * folds:
         raise DataError(f"{len(grouped)} questions in {', '.join(map(str, sources))} are too few to fit a prior "
                         f"(at least {2 * folds}); give more rated data")
     questions = sorted(grouped)
-    embedder = embedder or shared_embedder()
-    x = embedder.embed(questions)
+    x = np.array([question_features(q) for q in questions])
     flat = [(q, r) for q in questions for r in grouped[q]]
     measured = ExactReference().score([q for q, _ in flat], [r for _, r in flat], list(PRIOR_ATTRIBUTES))
     per_question: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -90,4 +88,4 @@ def train_prior(sources: Sequence[str | Path], *, all_prompts: bool = False, fol
                                                       for q in questions])), 3)
     metadata = {"sources": [Path(str(s)).name for s in sources], "split": "all" if all_prompts else "dev",
                 "measured_by": "exact reference (word count and reading grade bands)", "report": report.__dict__}
-    return QuestionPrior.fit(x, targets, alphas, metadata=metadata, embedder=embedder), report
+    return QuestionPrior.fit(x, targets, alphas, metadata=metadata), report
