@@ -46,6 +46,7 @@ from hia.rewards.shipped import default_reference
 from hia.search import METHODS
 from hia.search.filters import FilterSettings
 from hia.search.options import SearchOptions
+from hia.serving.protocol import KnobOptions
 from hia.serving.wrapper import AlignedChatCompletion, wrap
 
 __version__ = "0.1.0"
@@ -60,5 +61,5 @@ __all__ = [
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
     "LocalModelsUnavailable", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
-    "WorkerLost", "RateLimiter", "RayOptions", "SearchOptions", "align_many", "BatchReport",
+    "WorkerLost", "RateLimiter", "RayOptions", "SearchOptions", "align_many", "BatchReport", "KnobOptions",
 ]

@@ -124,6 +124,7 @@ SERVE_BACKLOG = 2048  # connections waiting to be accepted; many clients connect
 SERVE_KEEPALIVE_S = 5.0  # an idle keep-alive connection is closed after this
 SERVE_READY_TIMEOUT_S = 5.0  # the readiness route's wait for the upstream
 SERVE_STOP_TIMEOUT_S = 30.0  # how long stopping waits for requests in flight
+VERBOSITY_KNOB_LEVELS = {"low": 1.0, "medium": 2.0, "high": 3.0}  # GPT-5's verbosity as a goal on hia's 0-4 scale
 MIN_TOKEN_CHARS = 16  # the proxy's bearer token: shorter ones are refused
 
 # Preference pairs from alignment (hia export-pairs). Measured by benchmarks/pair_margins.py on the

@@ -219,3 +219,11 @@ def test_a_damaged_policy_memory_is_refused_with_its_remedy(tmp_path, content, m
     with pytest.raises(RewardModelError, match=message) as caught:
         PolicyMemory(path)
     assert "delete it" in str(caught.value)
+
+
+def test_a_round_whose_only_contender_is_a_resample_still_ranks_it():
+    goal = Goal.parse("verbosity=1")
+    again = Candidate(id=3, prompt="Explain A.", round=2, source="resample")
+    [kept] = stage2([again], goal, Tied(), euclidean, keep=1, question="Explain.",
+                    observed={"Explain A.": [{"verbosity": 1.5}]})
+    assert kept is again and kept.heuristic_reward == -0.5

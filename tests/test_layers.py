@@ -169,3 +169,14 @@ def test_the_named_rules_hold(rule: str) -> None:
     wrong = [f"{a} imports {b}" for a, deps in graph().items() if layer_of(a) == rule
              for b in deps if layer_of(b) in banned]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_readme_layout_names_every_folder_and_top_module() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    missing = [f"hia/{f}/" for f in folders if f"hia/{f}/" not in layout]
+    missing += [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py" and p.name not in layout]
+    assert not missing, f"the README's layout leaves out {missing}"
+    named = set(re.findall(r"hia/([a-z_]+)/", layout))
+    assert named <= set(folders), f"the README's layout names folders that are gone: {sorted(named - set(folders))}"

@@ -187,8 +187,9 @@ def test_no_budget_however_written_breaks_a_batch(tmp_path_factory, per_item, sh
         if r["status"] == "ok":
             assert r["result"]["response"] is not None  # ok means answered
             assert 1 <= r["result"]["usage"]["policy_calls"] <= min(allowance, D.MAX_BUDGET)
-            # memory bounded by the allowance: at most a round's proposals (and the root) per call
-            assert len(r["result"]["candidates"]) <= allowance * (D.HIA_CANDIDATES_PER_ROUND + 2) + 1
+            # memory bounded by the allowance: at most a round's proposals, its resample (one a
+            # round, and a round makes at least one call) and the root per call
+            assert len(r["result"]["candidates"]) <= allowance * (D.HIA_CANDIDATES_PER_ROUND + 3) + 1
         else:
             assert r["error"]["type"] == "BudgetExhausted"
     assert shared.used <= shared_total and shared.reserved == 0

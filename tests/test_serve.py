@@ -127,9 +127,9 @@ def test_each_request_is_parsed_once(proxy, upstream, monkeypatch):
     parses = []
     real = ChatRequest.parse.__func__
 
-    def counting(cls, kwargs, profiles=None):
+    def counting(cls, kwargs, *args):
         parses.append(kwargs.get("messages"))
-        return real(cls, kwargs, profiles)
+        return real(cls, kwargs, *args)
 
     monkeypatch.setattr(ChatRequest, "parse", classmethod(counting))
     c = client(proxy)
@@ -142,3 +142,27 @@ def test_each_request_is_parsed_once(proxy, upstream, monkeypatch):
                                    extra_body={"goal": "verbosity=1", "budget": 1, "method": "best_of_n"}) as stream:
         assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert len(parses) == 3
+
+
+def test_the_verbosity_knob_without_a_goal_is_aligned_and_named(proxy, upstream):
+    reply = client(proxy).chat.completions.with_raw_response.create(model="m", messages=MESSAGES, max_tokens=4,
+                                                                   verbosity="low")
+    assert reply.headers["X-HIA-Goal"] == "verbosity=1"  # low -> 1, as documented
+    assert upstream.requests and all("verbosity" not in r for r in upstream.requests)  # not passed on by default
+    upstream.requests.clear()
+    reply = client(proxy).chat.completions.with_raw_response.create(
+        model="m", messages=MESSAGES, max_tokens=4, verbosity="high",
+        extra_body={"goal": "complexity=1", "budget": 1, "method": "best_of_n"})
+    assert reply.headers["X-HIA-Goal"] == "complexity=1"  # the explicit goal wins over the knob
+    with pytest.raises(openai.BadRequestError, match="verbosity must be one of"):
+        client(proxy).chat.completions.create(model="m", messages=MESSAGES, verbosity="extreme")
+
+
+def test_the_knob_mapping_and_its_passing_upstream_are_settings():
+    from hia.serving.protocol import ChatRequest, KnobOptions
+
+    knobs = KnobOptions(verbosity_levels={"low": 0, "high": 4}, pass_verbosity_upstream=True)
+    request = ChatRequest.parse({"model": "m", "messages": MESSAGES, "verbosity": "low"}, knobs=knobs)
+    assert str(request.alignment.goal) == "verbosity=0" and request.upstream["verbosity"] == "low"
+    plain = ChatRequest.parse({"model": "m", "messages": MESSAGES, "verbosity": "medium"})
+    assert str(plain.alignment.goal) == "verbosity=2" and "verbosity" not in plain.upstream

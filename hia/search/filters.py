@@ -207,8 +207,8 @@ def stage2(candidates: Sequence[Candidate], goal: Goal, heuristic: HeuristicRewa
     attributes = goal.attributes
     fresh = [c for c in candidates if c.source != "resample"]
     prompts = [c.prompt for c in fresh]
-    predicted, spread = heuristic.predict_with_spread(question, prompts, attributes)
-    predicted = check_scores(predicted, len(fresh), attributes, heuristic)
+    predicted, spread = heuristic.predict_with_spread(question, prompts, attributes) if fresh else (None, None)
+    predicted = check_scores(predicted, len(fresh), attributes, heuristic) if fresh else np.zeros((0, len(attributes)))
     spreads = np.zeros_like(predicted) if spread is None else check_scores(spread, len(fresh), attributes, heuristic)
     if offsets:
         predicted = predicted + np.array([offsets.get(a, 0.0) for a in attributes])

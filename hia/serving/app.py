@@ -43,7 +43,8 @@ HEADER_FIELDS = {"x-hia-goal": "goal", "x-hia-budget": "budget", "x-hia-method":
 # Fields a chat request may carry that the upstream API takes as arguments; any other goes in extra_body.
 OPENAI_FIELDS = {"model", "messages", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p",
                  "max_tokens", "max_completion_tokens", "stop", "presence_penalty", "frequency_penalty", "seed",
-                 "logit_bias", "n", "response_format", "tools", "tool_choice", "logprobs", "top_logprobs"}
+                 "logit_bias", "n", "response_format", "tools", "tool_choice", "logprobs", "top_logprobs",
+                 "verbosity"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 CLOSE = {"Connection": "close"}  # after an early refusal, the unread body must never be read as a request
 
@@ -131,7 +132,7 @@ def usage_headers(completion: Any) -> dict[str, str]:
     if result is None:
         return {}
     return {"X-HIA-Policy-Calls": str(result.usage.policy_calls), "X-HIA-Optimizer-Calls": str(result.usage.optimizer_calls),
-            "X-HIA-Budget": str(result.budget), "X-HIA-Method": str(result.method)}
+            "X-HIA-Budget": str(result.budget), "X-HIA-Method": str(result.method), "X-HIA-Goal": str(result.goal)}
 
 
 class ProxyApp:

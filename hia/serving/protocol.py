@@ -6,7 +6,7 @@ ChatRequest here; nothing downstream parses them again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from hia import _defaults as D
@@ -23,6 +23,17 @@ SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", 
                  "frequency_penalty", "logit_bias")
 # Options that change what kind of answer comes back: hia returns one text answer it chose.
 NOT_WITH_A_GOAL = ("tools", "tool_choice", "functions", "function_call", "response_format")
+
+
+@dataclass(frozen=True)
+class KnobOptions:
+    """How the steering knobs of OpenAI-compatible APIs become goals. GPT-5's `verbosity`
+    ("low", "medium", "high") in a request with no goal becomes a goal on hia's verbosity scale
+    (`verbosity_levels`); an explicit goal wins over it. It is passed upstream too only with
+    `pass_verbosity_upstream` (an upstream that does not know it may refuse it)."""
+
+    verbosity_levels: Mapping[str, float] = field(default_factory=lambda: dict(D.VERBOSITY_KNOB_LEVELS))
+    pass_verbosity_upstream: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,10 @@ class ChatRequest:
         return params
 
     @classmethod
-    def parse(cls, kwargs: Mapping[str, Any], profiles: ProfileStore | None = None) -> "ChatRequest":
-        """Separate hia's fields (keyword arguments, `extra_body` fields flat or under "hia", or the
-        profile of the request's `user`) from the rest, and check both."""
+    def parse(cls, kwargs: Mapping[str, Any], profiles: ProfileStore | None = None,
+              knobs: KnobOptions = KnobOptions()) -> "ChatRequest":
+        """Separate hia's fields (keyword arguments, `extra_body` fields flat or under "hia", the
+        profile of the request's `user`, or a `verbosity` knob) from the rest, and check both."""
         rest = dict(kwargs)
         extra = rest.pop("extra_body", None) or {}
         if not isinstance(extra, Mapping):
@@ -88,6 +100,18 @@ class ChatRequest:
             profile = profiles.get(str(user))
             if profile is not None:
                 found = {**profile.request(), **found}
+        knob = rest.get("verbosity") if "verbosity" in rest else extra.get("verbosity") if "extra_body" in rest else None
+        if knob is not None:
+            if not isinstance(knob, str) or knob not in knobs.verbosity_levels:
+                raise InputError(f"verbosity must be one of {', '.join(map(repr, knobs.verbosity_levels))}, got {knob!r}")
+            if "goal" not in found:
+                found["goal"] = f"verbosity={knobs.verbosity_levels[knob]:g}"
+            if not knobs.pass_verbosity_upstream:
+                rest.pop("verbosity", None)
+                if "extra_body" in rest:
+                    rest["extra_body"].pop("verbosity", None)
+                    if not rest["extra_body"]:
+                        rest.pop("extra_body")
         check_messages(rest.get("messages"))
         seed = rest.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):

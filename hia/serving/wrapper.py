@@ -30,7 +30,7 @@ from hia.models.policy import AsyncChatPolicy, ChatPolicy
 from hia.rewards.base import ReferenceRewardModel
 from hia.search.options import SearchOptions
 from hia.serving.profiles import ProfileStore
-from hia.serving.protocol import ChatRequest
+from hia.serving.protocol import ChatRequest, KnobOptions
 from hia.serving.spend import DailyLimits, UserSpend
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
@@ -60,8 +60,10 @@ class _Wrapper:
     """What the sync and async wrappers share: the pipeline, and one alignment of a parsed request."""
 
     def __init__(self, client: Any, *, pipeline: Pipeline | None = None, profiles: ProfileStore | None = None,
-                 reference: ReferenceRewardModel | None = None, options: SearchOptions | None = None) -> None:
+                 reference: ReferenceRewardModel | None = None, options: SearchOptions | None = None,
+                 knobs: KnobOptions = KnobOptions()) -> None:
         self.wrapped = client
+        self.knobs = knobs
         self.pipeline = pipeline or build(Settings())
         self.profiles = profiles
         self.limits = DailyLimits(profiles) if profiles is not None else None
@@ -74,7 +76,7 @@ class _Wrapper:
         return getattr(self.wrapped, name)  # everything but chat.completions.create is the client's own
 
     def parse(self, kwargs: Mapping[str, Any]) -> ChatRequest:
-        return ChatRequest.parse(kwargs, self.profiles)
+        return ChatRequest.parse(kwargs, self.profiles, self.knobs)
 
     def user_spend(self, request: ChatRequest) -> UserSpend | None:
         """The spend limit of the request's user, when its profile has one (SpendLimitExceeded when
@@ -169,11 +171,12 @@ class AsyncAlignedClient(_Wrapper):
 
 def wrap(client: openai.OpenAI | openai.AsyncOpenAI, *, pipeline: Pipeline | None = None,
          profiles: ProfileStore | None = None, reference: ReferenceRewardModel | None = None,
-         options: SearchOptions | None = None) -> AlignedClient | AsyncAlignedClient:
+         options: SearchOptions | None = None, knobs: KnobOptions = KnobOptions()) -> AlignedClient | AsyncAlignedClient:
     """Wrap an OpenAI client (sync or async). `pipeline` (from hia.build; default: the default
     settings) gives the optimizer, heuristic and reference; `reference` and `options` (a
-    SearchOptions) replace the pipeline's; `profiles` gives users' goals and daily limits."""
-    kwargs = {"pipeline": pipeline, "profiles": profiles, "reference": reference, "options": options}
+    SearchOptions) replace the pipeline's; `profiles` gives users' goals and daily limits; `knobs`
+    how GPT-5's `verbosity` becomes a goal (KnobOptions)."""
+    kwargs = {"pipeline": pipeline, "profiles": profiles, "reference": reference, "options": options, "knobs": knobs}
     if isinstance(client, openai.AsyncOpenAI):
         return AsyncAlignedClient(client, **kwargs)
     if isinstance(client, openai.OpenAI):
