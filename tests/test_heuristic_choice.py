@@ -100,21 +100,26 @@ def test_a_tie_goes_to_the_more_uncertain_prediction_then_to_the_hash_never_to_o
         assert kept.prompt == "Explain C."
 
 
-def test_a_resample_is_chosen_on_its_answers_and_paid_for_like_any_call():
-    calls: list[str] = []
+class DoubtsEveryRewrite(HeuristicRewardModel):
+    def predict(self, prompts, attributes):
+        return np.full((len(prompts), len(attributes)), 4.0)  # every new prompt predicted far off
 
+
+def on_goal_aligner(calls: list[str], **options: object) -> AsyncAligner:
+    """An aligner whose policy always answers on the goal (LengthReference: verbosity 1.0) and
+    whose heuristic doubts every new prompt: the best prompt so far is worth asking again."""
     def policy(prompt: str, seed: int = 0) -> str:
         calls.append(prompt)
-        return " ".join(["word"] * 12)  # LengthReference: verbosity 1.0, on the goal
+        return " ".join(["word"] * 12)
 
-    class DoubtsEveryRewrite(HeuristicRewardModel):
-        def predict(self, prompts, attributes):
-            return np.full((len(prompts), len(attributes)), 4.0)  # every new prompt predicted far off
+    return AsyncAligner(policy, LengthReference(), optimizer=TemplateOptimizer(), heuristic=DoubtsEveryRewrite(),
+                        embedder=shared_embedder(), filters=FilterSettings(drift_similarity=-1.0),
+                        options=SearchOptions(online_learning=False, **options))
 
-    aligner = AsyncAligner(policy, LengthReference(), optimizer=TemplateOptimizer(), heuristic=DoubtsEveryRewrite(),
-                           embedder=shared_embedder(), filters=FilterSettings(drift_similarity=-1.0),
-                           options=SearchOptions(online_learning=False))
-    result = asyncio.run(aligner.align(SHORT_ASK, "verbosity=1", budget=3, method="hia"))
+
+def test_a_resample_is_chosen_on_its_answers_and_paid_for_like_any_call():
+    calls: list[str] = []
+    result = asyncio.run(on_goal_aligner(calls).align(SHORT_ASK, "verbosity=1", budget=3, method="hia"))
     resampled = [c for c in result.candidates if c.source == "resample" and c.evaluation is not None]
     assert resampled, "the best prompt so far, whose answer met the goal, was not asked again"
     assert result.usage.policy_calls == len(calls) == 3  # every call, the resamples' too, within the budget
@@ -171,20 +176,8 @@ def test_resampling_is_an_option_the_command_line_sets():
     add_pipeline_args(parser)
     assert search_options_from(parser.parse_args([])).resample is True
     assert search_options_from(parser.parse_args(["--no-resample"])).resample is False
-    calls = []
-
-    def policy(prompt: str, seed: int = 0) -> str:
-        calls.append(prompt)
-        return " ".join(["word"] * 12)
-
-    class DoubtsEveryRewrite(HeuristicRewardModel):
-        def predict(self, prompts, attributes):
-            return np.full((len(prompts), len(attributes)), 4.0)
-
-    aligner = AsyncAligner(policy, LengthReference(), heuristic=DoubtsEveryRewrite(), embedder=shared_embedder(),
-                           filters=FilterSettings(drift_similarity=-1.0),
-                           options=SearchOptions(online_learning=False, resample=False))
-    result = asyncio.run(aligner.align(SHORT_ASK, "verbosity=1", budget=3, method="hia"))
+    calls: list[str] = []
+    result = asyncio.run(on_goal_aligner(calls, resample=False).align(SHORT_ASK, "verbosity=1", budget=3, method="hia"))
     assert not [c for c in result.candidates if c.source == "resample"] and len(calls) == 3
 
 
