@@ -220,3 +220,25 @@ def test_a_round_whose_only_contender_is_a_resample_still_ranks_it():
     [kept] = stage2([again], goal, Tied(), euclidean, keep=1, question="Explain.",
                     observed={"Explain A.": [{"verbosity": 1.5}]})
     assert kept is again and kept.heuristic_reward == -0.5
+
+
+def test_train_prior_learns_which_questions_draw_long_answers(tmp_path):
+    from hia.errors import DataError
+    from hia.training.prior import train_prior
+
+    rows = []
+    for i in range(20):
+        rows.append({"prompt": f"Write a long detailed essay about topic {i}.", "response": "word " * 320})
+        rows.append({"prompt": f"What is the short name of thing {i}?", "response": "A name."})
+    path = tmp_path / "rated.jsonl"
+    path.write_text("".join(json.dumps({**r, **{a: 2 for a in ("helpfulness", "correctness", "coherence",
+                                                                   "complexity", "verbosity")}}) + "\n" for r in rows))
+    prior, report = train_prior([path], all_prompts=True)
+    essay, name = prior.predict(["Write a long detailed essay about gardens.", "What is the short name of gold?"],
+                                ["verbosity"])[:, 0]
+    assert essay > name + 1.0 and report.prompts == 40 and report.cv_spearman["verbosity"] > 0.5
+    assert prior.metadata["split"] == "all"
+    few = tmp_path / "few.jsonl"
+    few.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))
+    with pytest.raises(DataError, match="too few"):
+        train_prior([few], all_prompts=True)  # 6 questions: fewer than two per fold

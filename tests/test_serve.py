@@ -164,5 +164,7 @@ def test_the_knob_mapping_and_its_passing_upstream_are_settings():
     knobs = KnobOptions(verbosity_levels={"low": 0, "high": 4}, pass_verbosity_upstream=True)
     request = ChatRequest.parse({"model": "m", "messages": MESSAGES, "verbosity": "low"}, knobs=knobs)
     assert str(request.alignment.goal) == "verbosity=0" and request.upstream["verbosity"] == "low"
+    assert request.policy_params()["verbosity"] == "low"  # passed on to every policy call too
     plain = ChatRequest.parse({"model": "m", "messages": MESSAGES, "verbosity": "medium"})
     assert str(plain.alignment.goal) == "verbosity=2" and "verbosity" not in plain.upstream
+    assert "verbosity" not in plain.policy_params()

@@ -91,7 +91,8 @@ class PolicyHeuristic(HeuristicRewardModel):
         """The design rows, shape (len(prompts), len(attributes), FEATURES), and the question's prior levels."""
         p = self._question_levels(question, attributes)
         asked = [asks(prompt, tuple(attributes)) for prompt in prompts]
-        free_rows = [i for i, a in enumerate(asked) if any(kind == "free" for kind, _ in a.values())]
+        free_rows = {i: row for row, i in enumerate(
+            i for i, a in enumerate(asked) if any(kind == "free" for kind, _ in a.values()))}
         free_levels = self.zero_shot.predict([prompts[i] for i in free_rows], attributes) if free_rows else None
         x = np.zeros((len(prompts), len(attributes), FEATURES))
         for i, prompt in enumerate(prompts):
@@ -100,7 +101,7 @@ class PolicyHeuristic(HeuristicRewardModel):
                 kind, level = asked[i][name]
                 if level is None:
                     assert free_levels is not None
-                    level = float(free_levels[free_rows.index(i), j])
+                    level = float(free_levels[free_rows[i], j])
                 k = KINDS.index(kind)
                 x[i, j, k] = level - p[j]
                 x[i, j, len(KINDS) + k] = 1.0

@@ -20,7 +20,7 @@ from hia.serving.profiles import ProfileStore
 HIA_KEYS = ("goal", "budget", "method", "objective")
 # Request fields that shape the policy's sampling; passed through to every policy call.
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "presence_penalty",
-                 "frequency_penalty", "logit_bias")
+                 "frequency_penalty", "logit_bias", "verbosity")  # verbosity: only when KnobOptions passes it on
 # Options that change what kind of answer comes back: hia returns one text answer it chose.
 NOT_WITH_A_GOAL = ("tools", "tool_choice", "functions", "function_call", "response_format")
 
@@ -93,6 +93,14 @@ class ChatRequest:
             for key in HIA_KEYS:
                 if key in source:
                     found[key] = source.pop(key)
+        # GPT-5's knob, top level or in extra_body; it becomes the goal if nothing else names one.
+        knob = rest.get("verbosity", extra.get("verbosity"))
+        if knob is not None:
+            if not isinstance(knob, str) or knob not in knobs.verbosity_levels:
+                raise InputError(f"verbosity must be one of {', '.join(map(repr, knobs.verbosity_levels))}, got {knob!r}")
+            if not knobs.pass_verbosity_upstream:
+                rest.pop("verbosity", None)
+                extra.pop("verbosity", None)
         if extra:
             rest["extra_body"] = extra
         user = rest.get("user")
@@ -100,18 +108,8 @@ class ChatRequest:
             profile = profiles.get(str(user))
             if profile is not None:
                 found = {**profile.request(), **found}
-        knob = rest.get("verbosity") if "verbosity" in rest else extra.get("verbosity") if "extra_body" in rest else None
-        if knob is not None:
-            if not isinstance(knob, str) or knob not in knobs.verbosity_levels:
-                raise InputError(f"verbosity must be one of {', '.join(map(repr, knobs.verbosity_levels))}, got {knob!r}")
-            if "goal" not in found:
-                found["goal"] = f"verbosity={knobs.verbosity_levels[knob]:g}"
-            if not knobs.pass_verbosity_upstream:
-                rest.pop("verbosity", None)
-                if "extra_body" in rest:
-                    rest["extra_body"].pop("verbosity", None)
-                    if not rest["extra_body"]:
-                        rest.pop("extra_body")
+        if knob is not None and "goal" not in found:
+            found["goal"] = f"verbosity={knobs.verbosity_levels[knob]:g}"
         check_messages(rest.get("messages"))
         seed = rest.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
