@@ -53,8 +53,17 @@ def add_run_args(parser: argparse.ArgumentParser, *, items: int, max_prompt_word
     parser.add_argument("--max-prompt-words", type=int, default=max_prompt_words)
     parser.add_argument("--optimizer", choices=("template", "smollm2", "qwen"), default=D.EMBEDDED_OPTIMIZER,
                         help="the embedded optimizer (default: the one hia ships, chosen in benchmarks/optimizers.py)")
+    parser.add_argument("--policy", choices=("small", "medium"), default="small",
+                        help="the embedded policy: small (Qwen2.5-Coder-0.5B, default here for speed) or medium "
+                             "(the 1.5B that hia align starts by default); results of medium go to <name>_medium.*")
+    parser.add_argument("--heuristic-file", type=Path, help="a learned heuristic from `hia calibrate` (default: the shipped heuristic)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=results)
+
+
+def run_name(base: str, args: argparse.Namespace) -> str:
+    """The file stem of a run's rows and results: one per policy, so runs on two policies never mix."""
+    return base if args.policy == "small" else f"{base}_{args.policy}"
 
 
 def apply_defaults(args: argparse.Namespace) -> None:
@@ -261,7 +270,7 @@ async def run_all(items: Sequence[BenchItem], plan: Plan, *, aligners: dict[str,
 
 
 async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_path: Path, max_tokens: int,
-                              optimizer: str, heuristic_file: str | None = None) -> list[dict]:
+                              optimizer: str, policy: str = "small", heuristic_file: str | None = None) -> list[dict]:
     """Every planned row on the embedded local models, resuming from `rows_path`. A run that is
     already complete is returned as it is, without starting the models, so re-summarising costs
     nothing. Online learning is off, so no answer teaches the heuristic used for another."""
@@ -273,11 +282,12 @@ async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_pa
     from hia.models.local import LocalModels
 
     embedder = shared_embedder()
-    with LocalModels(optimizer) as local:
+    with LocalModels(optimizer, policy) as local:
         policy = build_policy(Endpoint(local.policy.base_url, local.policy.alias), blocking=False, max_tokens=max_tokens)
         rewriter = Endpoint(local.optimizer.base_url, local.optimizer.alias) if local.optimizer is not None else None
         search = SearchOptions(online_learning=False, objective=plan.objective)
-        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, search=search))
+        # nothing remembered from earlier runs: the shipped heuristic starts from its prior alone
+        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, remember_policy=False, search=search))
         # each reference steers its own runs; everything else is the pipeline hia builds for any caller
         aligners = {name: pipeline.async_aligner(policy, reference=reference) for name, reference in plan.references.items()}
         its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, max_tokens) if plan.its_hub_budget else None

@@ -23,7 +23,7 @@ import json
 import random
 from pathlib import Path
 
-from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_on_local_models, write_outputs
+from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_name, run_on_local_models, write_outputs
 
 from hia import Goal
 from hia import _defaults as D
@@ -80,13 +80,13 @@ async def main(args: argparse.Namespace) -> None:
                 {"trained": trained, "exact": exact})
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(bench)} held-out prompts, goals over {attributes}, searches {plan.searches} at {plan.budgets}, "
-          f"best-of-N at {plan.bon_budgets}, its-hub at {plan.its_hub_budget}, optimizer {args.optimizer}")
-    rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / "helpsteer_rows.jsonl",
-                                     max_tokens=args.max_tokens, optimizer=args.optimizer,
+          f"best-of-N at {plan.bon_budgets}, its-hub at {plan.its_hub_budget}, optimizer {args.optimizer}, policy {args.policy}")
+    rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / f"{run_name('helpsteer', args)}_rows.jsonl",
+                                     max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
                                      heuristic_file=str(args.heuristic_file) if args.heuristic_file else None)
-    write_outputs("helpsteer", rows, plan, args.out_dir, n_items=len(bench), attributes=attributes,
-                  data=Path(args.data).name, max_tokens=args.max_tokens, optimizer=args.optimizer,
-                  heuristic=Path(args.heuristic_file).name if args.heuristic_file else "zero-shot", quick=args.quick)
+    write_outputs(run_name("helpsteer", args), rows, plan, args.out_dir, n_items=len(bench), attributes=attributes,
+                  data=Path(args.data).name, max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
+                  heuristic=Path(args.heuristic_file).name if args.heuristic_file else "shipped", quick=args.quick)
 
 
 if __name__ == "__main__":
@@ -94,7 +94,6 @@ if __name__ == "__main__":
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a HelpSteer or HelpSteer2 file (jsonl/json/parquet)")
     add_run_args(parser, items=ITEMS, max_prompt_words=MAX_PROMPT_WORDS, results=ROOT / "benchmarks" / "results")
     parser.add_argument("--reference-file", type=Path, help="the trained attribute model (default: the shipped one)")
-    parser.add_argument("--heuristic-file", type=Path, help="a learned heuristic from `hia calibrate` (default: zero-shot)")
     parser.add_argument("--items-out", type=Path, help="write the items as a `hia batch` JSONL file and stop")
     args = parser.parse_args()
     apply_defaults(args)

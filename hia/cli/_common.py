@@ -15,6 +15,7 @@ from hia.build import REFERENCES, Endpoint, Settings
 from hia.core.objectives import OBJECTIVES
 from hia.errors import HiaError
 from hia.models.chat import check_url
+from hia.models.local import EMBEDDED_POLICIES, LocalModels
 from hia.search.options import METHODS, SearchOptions
 
 
@@ -30,6 +31,9 @@ def add_endpoint_args(p: argparse.ArgumentParser) -> None:
                         "else template)")
     p.add_argument("--optimizer-base-url")
     p.add_argument("--optimizer-model")
+    p.add_argument("--local-policy", choices=tuple(EMBEDDED_POLICIES), default=D.EMBEDDED_POLICY,
+                   help="the embedded policy, without --base-url: medium (Qwen2.5-Coder-1.5B-Instruct) or small "
+                        "(the 0.5B: twice as fast, less often right) (default: %(default)s)")
 
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +44,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference-file", help="attribute model file from `hia train-reference` (default: the shipped one)")
     p.add_argument("--judge-base-url", help="LLM judge endpoint (default: the policy's)")
     p.add_argument("--judge-model")
-    p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the zero-shot heuristic)")
+    p.add_argument("--heuristic-file", help="learned heuristic from `hia calibrate` (default: the shipped heuristic)")
     p.add_argument("--cache-file", help="SQLite file caching embeddings and reference scores across runs")
     p.add_argument("--memory-dir", help="where what the heuristic learns about each policy is kept "
                                         "(default: $HIA_MEMORY_DIR, else ~/.cache/hia/policies)")
@@ -95,7 +99,6 @@ def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
         yield Endpoints(Endpoint(args.base_url, args.model, api_key), optimizer)
         return
     from hia.models.embeddings import preload
-    from hia.models.local import LocalModels
     from hia.search import make_search
 
     if make_search(getattr(args, "method", None) or D.DEFAULT_METHOD).uses_filters:
@@ -104,7 +107,7 @@ def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
     choice = "template" if args.optimizer == "template" else D.EMBEDDED_OPTIMIZER
     if choice == "template" and args.optimizer == "llm":
         choice = "smollm2"  # asked for a model: the embedded one that rewrites
-    with LocalModels(choice) as local:
+    with LocalModels(choice, args.local_policy) as local:
         optimizer = None
         if args.optimizer_base_url or local.optimizer is not None:
             optimizer = Endpoint(args.optimizer_base_url or local.optimizer.base_url,  # type: ignore[union-attr]

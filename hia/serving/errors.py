@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 
 import openai
+import pydantic
 from starlette.responses import JSONResponse
 
 from hia.errors import BudgetExhausted, EndpointError, GoalError, InputError, redact
@@ -65,6 +66,8 @@ def as_proxy_error(exc: BaseException) -> ProxyError:
     if isinstance(exc, EndpointError):
         status = exc.status_code if exc.status_code and 400 <= exc.status_code < 500 else 502
         return ProxyError(status, "upstream_error", str(exc), code="upstream_error")
+    if isinstance(exc, pydantic.ValidationError):  # a reply hia built or read wrongly: not the caller's fault
+        return ProxyError(500, "server_error", "the proxy built an invalid reply", code="internal_error")
     if isinstance(exc, (InputError, ValueError, TypeError)):
         code = "unknown_method" if "unknown method" in str(exc) else "invalid_request"
         return ProxyError(400, "invalid_request_error", str(exc), code=code,

@@ -20,7 +20,7 @@ from hia.serving.profiles import ProfileStore
 HIA_KEYS = ("goal", "budget", "method", "objective")
 # Request fields that shape the policy's sampling; passed through to every policy call.
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "presence_penalty",
-                 "frequency_penalty", "logit_bias", "verbosity")  # verbosity: only when KnobOptions passes it on
+                 "frequency_penalty", "logit_bias", "reasoning_effort", "verbosity")  # verbosity: only when KnobOptions passes it on
 # Options that change what kind of answer comes back: hia returns one text answer it chose.
 NOT_WITH_A_GOAL = ("tools", "tool_choice", "functions", "function_call", "response_format")
 
@@ -78,21 +78,7 @@ class ChatRequest:
               knobs: KnobOptions = KnobOptions()) -> "ChatRequest":
         """Separate hia's fields (keyword arguments, `extra_body` fields flat or under "hia", the
         profile of the request's `user`, or a `verbosity` knob) from the rest, and check both."""
-        rest = dict(kwargs)
-        extra = rest.pop("extra_body", None) or {}
-        if not isinstance(extra, Mapping):
-            raise InputError(f"extra_body must be an object, got {type(extra).__name__}")
-        extra = dict(extra)
-        nested = extra.pop("hia", None) or {}
-        if not isinstance(nested, Mapping):
-            raise InputError('"hia" must be an object such as {"goal": "verbosity=1", "budget": 2}, '
-                             f"got {type(nested).__name__}")
-        nested = dict(nested)
-        found: dict[str, Any] = {}
-        for source in (nested, extra, rest):  # later sources win: keyword arguments beat extra_body
-            for key in HIA_KEYS:
-                if key in source:
-                    found[key] = source.pop(key)
+        rest, extra, found = take_hia_fields(kwargs)
         # GPT-5's knob, top level or in extra_body; it becomes the goal if nothing else names one.
         knob = rest.get("verbosity", extra.get("verbosity"))
         if knob is not None:
@@ -117,6 +103,28 @@ class ChatRequest:
         if found.get("goal") in (None, ""):
             return cls(rest, None)
         return cls(rest, alignment_of(found, rest))
+
+
+def take_hia_fields(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(the arguments without hia's fields and without extra_body, what is left of extra_body, hia's
+    fields). hia's fields may be keyword arguments or `extra_body` fields, flat or under "hia";
+    keyword arguments win."""
+    rest = dict(kwargs)
+    extra = rest.pop("extra_body", None) or {}
+    if not isinstance(extra, Mapping):
+        raise InputError(f"extra_body must be an object, got {type(extra).__name__}")
+    extra = dict(extra)
+    nested = extra.pop("hia", None) or {}
+    if not isinstance(nested, Mapping):
+        raise InputError('"hia" must be an object such as {"goal": "verbosity=1", "budget": 2}, '
+                         f"got {type(nested).__name__}")
+    nested = dict(nested)
+    found: dict[str, Any] = {}
+    for source in (nested, extra, rest):  # later sources win
+        for key in HIA_KEYS:
+            if key in source:
+                found[key] = source.pop(key)
+    return rest, extra, found
 
 
 def check_messages(messages: object) -> None:

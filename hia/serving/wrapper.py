@@ -6,6 +6,10 @@
     reply.choices[0].message.content   # the aligned answer, in a standard ChatCompletion
     reply.alignment                    # the AlignmentResult: every candidate and score
 
+    reply = client.responses.create(model="gpt-4o-mini", input="Why is the sky blue?",
+                                    extra_body={"goal": "verbosity=1"})
+    reply.output_text                  # the same, through the Responses API
+
 Without a goal (and no profile for the request's `user`), `create` is the wrapped client's own
 call, unchanged. The goal and budget may be keyword arguments, `extra_body` fields (flat or
 under "hia"), or the caller's profile. Policy calls go through the wrapped client with the
@@ -20,6 +24,7 @@ from typing import Any, Mapping
 
 import openai
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 from pydantic import Field
 
 from hia.build import Pipeline, Settings, build
@@ -31,6 +36,7 @@ from hia.rewards.base import ReferenceRewardModel
 from hia.search.options import SearchOptions
 from hia.serving.profiles import ProfileStore
 from hia.serving.protocol import ChatRequest, KnobOptions
+from hia.serving.responses import ResponsesRequest, to_response
 from hia.serving.spend import DailyLimits, UserSpend
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
@@ -73,7 +79,7 @@ class _Wrapper:
     def __getattr__(self, name: str) -> Any:
         if name == "wrapped":  # not set yet: no recursion
             raise AttributeError(name)
-        return getattr(self.wrapped, name)  # everything but chat.completions.create is the client's own
+        return getattr(self.wrapped, name)  # everything but the two create() calls is the client's own
 
     def parse(self, kwargs: Mapping[str, Any]) -> ChatRequest:
         return ChatRequest.parse(kwargs, self.profiles, self.knobs)
@@ -103,21 +109,16 @@ class _Wrapper:
         return to_completion(result, request.model)
 
 
+    def parse_responses(self, kwargs: Mapping[str, Any]) -> ResponsesRequest:
+        return ResponsesRequest.parse(kwargs, self.profiles, self.knobs)
+
+
 class _SyncCompletions:
     def __init__(self, owner: "AlignedClient") -> None:
         self.owner = owner
 
     def create(self, **kwargs: Any) -> ChatCompletion:
-        owner = self.owner
-        request = owner.parse(kwargs)
-        spend = owner.user_spend(request)
-        if request.alignment is None:
-            with UserSpend.passthrough(spend) as paid:
-                return paid(owner.wrapped.chat.completions.create(**request.upstream))
-        # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
-        policy = ChatPolicy(request.model, client=owner.wrapped.with_options(max_retries=0),
-                            base_url=str(owner.wrapped.base_url), **request.policy_params())
-        return owner.loop.run(owner.aligned(request, policy, spend))
+        return self.owner.complete(self.owner.parse(kwargs))
 
 
 class _AsyncCompletions:
@@ -128,18 +129,53 @@ class _AsyncCompletions:
         return await self.owner.complete(self.owner.parse(kwargs))
 
 
+class _SyncResponses:
+    def __init__(self, owner: "AlignedClient") -> None:
+        self.owner = owner
+
+    def create(self, **kwargs: Any) -> Response:
+        return self.owner.respond(self.owner.parse_responses(kwargs))
+
+
+class _AsyncResponses:
+    def __init__(self, owner: "AsyncAlignedClient") -> None:
+        self.owner = owner
+
+    async def create(self, **kwargs: Any) -> Response:
+        return await self.owner.respond(self.owner.parse_responses(kwargs))
+
+
 class _Chat:
     def __init__(self, completions: Any) -> None:
         self.completions = completions
 
 
 class AlignedClient(_Wrapper):
-    """An `openai.OpenAI` whose chat.completions.create aligns answers when asked."""
+    """An `openai.OpenAI` whose chat.completions.create and responses.create align answers when asked."""
 
     def __init__(self, client: openai.OpenAI, **options: Any) -> None:
         super().__init__(client, **options)
         self.loop = LoopThread()
         self.chat = _Chat(_SyncCompletions(self))
+        self.responses = _SyncResponses(self)
+
+    def complete(self, request: ChatRequest) -> ChatCompletion:
+        """The answer to a parsed request: aligned, or the wrapped client's own."""
+        spend = self.user_spend(request)
+        if request.alignment is None:
+            with UserSpend.passthrough(spend) as paid:
+                return paid(self.wrapped.chat.completions.create(**request.upstream))
+        # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
+        policy = ChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
+                            base_url=str(self.wrapped.base_url), **request.policy_params())
+        return self.loop.run(self.aligned(request, policy, spend))
+
+    def respond(self, request: ResponsesRequest) -> Response:
+        """The answer to a parsed Responses request: aligned, or the upstream's own."""
+        if request.alignment is None:
+            with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
+                return paid(self.wrapped.responses.create(**request.upstream))
+        return to_response(self.complete(request.chat), request)
 
     def close(self) -> None:
         self.loop.close()
@@ -148,11 +184,19 @@ class AlignedClient(_Wrapper):
 
 
 class AsyncAlignedClient(_Wrapper):
-    """An `openai.AsyncOpenAI` whose chat.completions.create aligns answers when asked."""
+    """An `openai.AsyncOpenAI` whose chat.completions.create and responses.create align answers when asked."""
 
     def __init__(self, client: openai.AsyncOpenAI, **options: Any) -> None:
         super().__init__(client, **options)
         self.chat = _Chat(_AsyncCompletions(self))
+        self.responses = _AsyncResponses(self)
+
+    async def respond(self, request: ResponsesRequest) -> Response:
+        """The answer to a parsed Responses request: aligned, or the upstream's own."""
+        if request.alignment is None:
+            with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
+                return paid(await self.wrapped.responses.create(**request.upstream))
+        return to_response(await self.complete(request.chat), request)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
         """The answer to a parsed request: aligned, or the wrapped client's own."""

@@ -1,7 +1,7 @@
 """A loopback OpenAI-compatible server with no model, for tests and benchmarks.
 
 It answers `/v1/chat/completions` after a set latency with text of the requested length
-(`max_tokens` words), and at set rates misbehaves the ways real endpoints do: 429 with
+(`max_tokens` words), and `/v1/responses` at once, for passthrough, and at set rates misbehaves the ways real endpoints do: 429 with
 Retry-After, 500, a hang past the client's timeout, a reset connection, or malformed JSON.
 `parallel` caps how many requests it works on at once, like a server with few slots.
 
@@ -72,6 +72,7 @@ class LoopbackServer:
         self.arrivals: list[float] = []  # time.monotonic() of each chat request's arrival
         self.answered: list[dict] = []  # bodies of the chat requests answered 200 with a completion
         self.headers: list[dict] = []
+        self.responses_requests: list[dict] = []  # bodies of /v1/responses requests (answered as they come)
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -155,6 +156,11 @@ class LoopbackServer:
             await self._send(writer, 200, json.dumps({"object": "list", "data": [
                 {"id": self.model, "object": "model", "created": 0, "owned_by": "hia"}]}).encode())
             return True
+        if method == "POST" and path.rstrip("/").endswith("/responses"):
+            request = json.loads(body or b"{}")
+            self.responses_requests.append(request)
+            await self._send(writer, 200, json.dumps(self._response(request)).encode())
+            return True
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             await self._send(writer, 404, b'{"error": {"message": "not found"}}')
             return True
@@ -228,6 +234,21 @@ class LoopbackServer:
             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": words,
                       "total_tokens": len(prompt.split()) + words},
         }
+
+
+    def _response(self, request: dict) -> dict:
+        """A Responses API answer: `max_output_tokens` filler words, like a chat answer."""
+        text = " ".join(f"r{i}" for i in range(int(request.get("max_output_tokens") or 16)))
+        given = request.get("input")
+        words = len(given.split()) if isinstance(given, str) else len(json.dumps(given).split())
+        return {"id": f"resp_loopback_{len(self.responses_requests)}", "object": "response",
+                "created_at": int(time.time()), "status": "completed", "model": request.get("model", self.model),
+                "output": [{"type": "message", "id": "msg_loopback", "status": "completed", "role": "assistant",
+                            "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+                "parallel_tool_calls": False, "tool_choice": "auto", "tools": [],
+                "usage": {"input_tokens": words, "output_tokens": len(text.split()),
+                          "total_tokens": words + len(text.split()), "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                          "output_tokens_details": {"reasoning_tokens": 0}}}
 
 
 def numbered_rewrites(request: dict) -> str:
