@@ -23,6 +23,7 @@ from hia.errors import (
     OptimizerError,
     RetriesExhausted,
     RewardModelError,
+    SharedStateUnavailable,
     UnjudgeableGoalWarning,
     WorkerLost,
 )
@@ -61,5 +62,5 @@ __all__ = [
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
     "LocalModelsUnavailable", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
-    "WorkerLost", "RateLimiter", "RayOptions", "SearchOptions", "align_many", "BatchReport", "KnobOptions",
+    "WorkerLost", "SharedStateUnavailable", "RateLimiter", "RayOptions", "SearchOptions", "align_many", "BatchReport", "KnobOptions",
 ]

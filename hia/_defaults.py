@@ -97,7 +97,12 @@ RETRY_INITIAL_WAIT_S = 0.5
 RETRY_MAX_WAIT_S = 20.0
 CLIENT_SHARDS = 8  # async clients (connection pools) per endpoint per event loop
 RATE_LIMIT_BURST = 0  # requests a rate limiter lets through beyond the rate, in one window and after an idle spell
-RATE_LIMIT_WINDOW_S = 1.1  # the rate limiter's sliding window: a second, and room for the delay between send and arrival (a new connection)
+RATE_LIMIT_WINDOW_S = 1.1  # the rate limiter's sliding window: a second, and room for the delay between admission and arrival
+RATE_LIMIT_FRESH_S = 0.05  # an admission answered later than this (a remote limiter's round trip) is handed back and asked again
+REDIS_PREFIX = "hia"  # every key hia keeps in a shared Redis starts with this
+REDIS_TIMEOUT_S = 2.0  # a Redis that does not answer within this is unavailable: requests fail closed
+REDIS_LEASE_S = 900.0  # a reserved call not settled within this (its replica died) is freed
+RATE_LIMIT_STALE_TRIES = 20  # slow answers in a row after which a request goes anyway, with a warning
 
 # Embedded local models
 EMBEDDED_OPTIMIZER = "template"  # "template", "smollm2" or "qwen"; measured in benchmarks/optimizers.py

@@ -96,6 +96,11 @@ class LocalServerError(HiaError):
     """A managed local llama.cpp server failed to start or died."""
 
 
+class SharedStateUnavailable(HiaError):
+    """The Redis that replicas share their limits through cannot be reached: the request is refused
+    (503), never served unmetered."""
+
+
 class WorkerLost(HiaError):
     """A batch item's Ray workers kept dying before it finished; its paid answers are journaled."""
 

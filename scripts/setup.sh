@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local"
-[ "${1:-}" = "dev" ] && extras="local,dev,bench,ray"
+[ "${1:-}" = "dev" ] && extras="local,dev,bench,ray,redis,otel"
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 . .venv/bin/activate
@@ -30,4 +30,11 @@ fi
 pip install --quiet --find-links "$wheelhouse" "llama-cpp-python[server]==$llama_version"
 
 pip install --quiet -e ".[$extras]"
+
+# The tests of shared state start a real redis-server: Debian's package, where it is missing.
+if [ "${1:-}" = "dev" ] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (Debian's package) for the tests ..."
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y -qq redis-server >/dev/null 2>&1 || { $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server; }
+fi
 echo "hia is installed in .venv"

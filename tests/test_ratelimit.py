@@ -8,7 +8,7 @@ import pytest
 
 from hia import AsyncChatPolicy, InputError, RateLimiter
 from hia import _defaults as D
-from hia.models.ratelimit import wait_for_slot
+from hia.models.ratelimit import wait_for_admission
 from tests.support.loopback import LoopbackServer
 
 
@@ -31,20 +31,33 @@ def test_a_burst_passes_at_once_after_an_idle_spell():
 def test_no_window_admits_more_than_the_rate_however_late_the_slots_woke():
     limiter = RateLimiter(5)
     # Slots long past (an event loop that stalled through all of them): each asks to go now.
-    admitted = [limiter.admit() for _ in range(8)]
+    admitted = [limiter.admit()[0] for _ in range(8)]
     assert admitted[:5] == [0.0] * 5
     assert all(0 < wait <= limiter.window for wait in admitted[5:])  # the rest wait for the window to move on
 
-    async def stalled_slot() -> float:
-        return time.time() - 10.0
-
-    async def admit() -> float:
-        return limiter.admit()
+    async def admit(handed_back: str | None) -> tuple[float, str]:
+        return limiter.admit(handed_back)
 
     started = time.time()
-    asyncio.run(wait_for_slot(stalled_slot, admit))
+    asyncio.run(wait_for_admission(admit))
     # it went out only when the oldest of the five left the window
     assert time.time() - started >= admitted[5] - 0.01
+
+
+def test_an_admission_answered_late_is_handed_back_and_asked_again():
+    limiter = RateLimiter(5)
+    answers: list[float] = []
+
+    async def slow_then_quick(handed_back: str | None) -> tuple[float, str]:
+        if not answers:  # the first answer takes longer than an admission stays fresh
+            await asyncio.sleep(3 * D.RATE_LIMIT_FRESH_S)
+        answers.append(time.time())
+        return limiter.admit(handed_back)
+
+    asyncio.run(wait_for_admission(slow_then_quick))
+    assert len(answers) == 2  # asked again after the late answer
+    # the late admission was handed back: the window holds one send, so four more fit, not three
+    assert [limiter.admit()[0] for _ in range(5)] == [0.0] * 4 + [pytest.approx(limiter.window, abs=0.2)]
 
 
 def busiest_second(arrivals: list[float]) -> int:

@@ -13,6 +13,7 @@ import warnings
 from typing import Sequence
 
 from hia.cli import align, data, serve, train
+from hia.core.tracing import configure_from_env
 from hia.errors import HiaError
 
 
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *_: f"hia: warning: {message}\n"
     # SIGTERM unwinds like Ctrl-C, so managed local servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    configure_from_env()  # spans are exported when OTEL_* variables say where (the otel extra)
     try:
         return args.run(args)
     except HiaError as exc:

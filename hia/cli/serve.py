@@ -29,6 +29,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="larger request bodies are refused with 413 (default: %(default)s)")
     p.add_argument("--trace", help="append every aligned request's whole result (no headers, no keys) to this JSONL "
                                    "file, for hia export-pairs")
+    p.add_argument("--redis", default=os.environ.get("HIA_REDIS_URL"),
+                   help="a Redis URL (redis://host:6379/0) that replicas share their users' daily limits and the "
+                        "rate limit through (default: $HIA_REDIS_URL; without it both hold in this process)")
+    p.add_argument("--rate-limit", type=float, help="requests per second to the upstream, aligned and passed through")
+    p.add_argument("--metrics-public", action="store_true",
+                   help="serve GET /metrics without the bearer token (for a Prometheus scraper inside your network)")
     p.add_argument("--request-timeout", type=float, default=D.SERVE_REQUEST_TIMEOUT_S,
                    help="seconds an aligned request may take before it gets 504 (default: %(default)s)")
     return p
@@ -48,7 +54,8 @@ def _serve(args: argparse.Namespace) -> int:
         proxy = ProxyServer(upstream_url=eps.policy.base_url, model=eps.policy.model, api_key=eps.policy.api_key,
                             host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline,
                             max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout,
-                            trace=args.trace)
+                            trace=args.trace, redis_url=args.redis, rate_limit=args.rate_limit,
+                            metrics_public=args.metrics_public)
         proxy.listen()
         print(f"hia serving {eps.policy.model} at {proxy.base_url}"
               + (" (bearer token required)" if token else ""), file=sys.stderr)

@@ -94,7 +94,8 @@ class Budget:
             raise BudgetExhausted(f"all {self.total} policy calls of the budget are used or reserved")
         return reservation
 
-    def _settle(self, committed: bool) -> None:
+    def settle(self, committed: bool, ticket: str | None = None) -> None:
+        """End one reservation (Reservation calls this): used when `committed`, else freed."""
         with self._lock:
             self._reserved -= 1
             if committed:
@@ -107,11 +108,12 @@ class Budget:
 class Reservation:
     """One reserved unit. Commit it when the call returned an answer; otherwise it is released."""
 
-    __slots__ = ("_budget", "_settled", "_upstream")
+    __slots__ = ("_budget", "_settled", "_ticket", "_upstream")
 
-    def __init__(self, budget: Budget, upstream: "Reservation | None" = None) -> None:
-        self._budget = budget
+    def __init__(self, budget: Budget, upstream: "Reservation | None" = None, ticket: str | None = None) -> None:
+        self._budget = budget  # or any budget with settle(committed, ticket), such as a RedisBudget
         self._upstream = upstream  # the same unit, in the parent budget
+        self._ticket = ticket  # which unit, for a budget kept elsewhere
         self._settled = False
 
     def commit(self) -> None:
@@ -124,7 +126,7 @@ class Reservation:
         if self._settled:
             return
         self._settled = True
-        self._budget._settle(committed)
+        self._budget.settle(committed, self._ticket)
         if self._upstream is not None:
             self._upstream._finish(committed)
 

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from hia.core.tracing import span
+
 ROLES = ("policy", "optimizer", "judge")
 STAGES = ("optimize", "filter", "policy", "reward")
 
@@ -63,7 +65,8 @@ class Usage:
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
-            yield
+            with span(f"hia.stage.{name}"):
+                yield
         finally:
             elapsed = time.perf_counter() - start
             with self._lock:

@@ -16,6 +16,7 @@ from hia.core.goal import Goal
 from hia.core.loop import LoopThread
 from hia.core.objectives import get_objective
 from hia.core.results import AlignmentResult
+from hia.core.tracing import annotate, span
 from hia.errors import BudgetExhausted, HiaError, InputError, UnjudgeableGoalWarning
 from hia.models.embeddings import Embedder, shared_embedder
 from hia.models.optimizer import PromptOptimizer, TemplateOptimizer
@@ -153,8 +154,15 @@ class AsyncAligner:
         at all, BudgetExhausted is raised (with the result attached as `error.result`).
         """
         search, ctx = self._plan(prompt, goal, budget, allowance, method, objective, messages, resume, policy)
-        await run_search(search, ctx)
-        return finish(ctx)
+        result = ctx.result
+        with span("hia.align", method=result.method, budget=result.budget, goal=str(result.goal),
+                  objective=result.objective) as current:
+            try:
+                await run_search(search, ctx)
+                return finish(ctx)
+            finally:
+                annotate(current, policy_calls=result.usage.policy_calls, candidates=len(result.candidates),
+                         chosen=result.chosen_id)
 
     def _plan(self, prompt: str, goal: Goal | str | Mapping[str, float], budget: int | Budget | None,
               allowance: int | None, method: str | None, objective: str | None, messages: Sequence[Message],

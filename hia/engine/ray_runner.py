@@ -50,7 +50,7 @@ from hia.engine.aligner import AlignerRecipe
 from hia.engine.journal import AnswerJournal, journaled_policy
 from hia.errors import BudgetExhausted, HiaError, InputError, WorkerLost
 from hia.models.chat import ChatReply, Message
-from hia.models.ratelimit import RateLimiter, wait_for_slot
+from hia.models.ratelimit import Pace, RateLimiter
 
 
 @dataclass(frozen=True)
@@ -133,25 +133,22 @@ class _SharedRateLimiter:
     def claim(self) -> float:
         return self._limiter.claim()
 
-    def admit(self) -> float:
-        return self._limiter.admit()
+    def admit(self, handed_back: str | None) -> tuple[float, str]:
+        return self._limiter.admit(handed_back)
 
 
-class _RemotePace:
-    """The endpoint's rate limiter inside a worker: a slot from the shared actor, then the wait."""
+class _RemotePace(Pace):
+    """The endpoint's rate limiter inside a worker: slots and admissions from the shared actor."""
 
     def __init__(self, actor: Any, per_second: float) -> None:
         self._actor = actor
         self.per_second = per_second
 
-    async def wait(self) -> None:
-        await wait_for_slot(self._claim, self._admit)
-
     async def _claim(self) -> float:
         return await self._actor.claim.remote()
 
-    async def _admit(self) -> float:
-        return await self._actor.admit.remote()
+    async def _admit(self, handed_back: str | None) -> tuple[float, str]:
+        return await self._actor.admit.remote(handed_back)
 
 
 class _Worker:

@@ -10,11 +10,12 @@ stalled by a model loading, retries, slots that woke late together), no one-seco
 holds more than the rate allows. The window is a little longer than a second
 (RATE_LIMIT_WINDOW_S), so the jitter between sending and the provider's arrival stays inside it.
 
-The promise is kept at admission. The provider sees the sends shifted by their transit: within
-one process that is the HTTP client's few milliseconds; across Ray workers the actor's reply to
-`admit` adds its RPC time, which on a loaded machine can exceed the window's 0.1 s of slack, so a
-provider counting arrivals may then see one or two more than the rate in a second (never the
-workers' sum).
+The promise is kept at the send, not only at admission: a limiter in another process (a Ray
+actor, Redis) answers `admit` after a round trip whose time varies with the load. A reply that
+took longer than RATE_LIMIT_FRESH_S is not acted on: its admission is handed back and asked for
+again, so every request goes out within RATE_LIMIT_FRESH_S of the time it was counted at.
+Window, freshness and the send-to-arrival delay together fit in the window's tenth of a second
+of slack.
 
 One limiter is shared by every alignment in a process. The Ray engine keeps one in an actor
 that every worker asks for its slots and its admissions (hia.engine.ray_runner), so a cluster of
@@ -24,36 +25,117 @@ N workers sends at the rate given, not N times it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
 from collections import deque
-from typing import Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable
 
 from hia import _defaults as D
 from hia.errors import InputError
 
+log = logging.getLogger("hia.ratelimit")
 
-class Pace(Protocol):
-    """Anything that an endpoint awaits before it sends each request (each retry included)."""
+
+Admit = Callable[[str | None], Awaitable[tuple[float, str]]]
+
+
+class Pace:
+    """What an endpoint awaits for each request it sends (each retry included): `slot()` before
+    it starts the request, spacing requests evenly, and `admission()` at the moment its bytes go
+    out (the endpoint's HTTP client calls it once its connection is ready), where the window
+    decides. `wait()` is both at once, for a client whose sending hia cannot see into.
+
+    A limiter gives two operations, local or remote: `_claim()` (the next send slot, a
+    time.time()) and `_admit(handed_back)`, as RateLimiter.admit."""
 
     per_second: float
 
-    async def wait(self) -> None: ...
+    async def _claim(self) -> float:
+        raise NotImplementedError
+
+    async def _admit(self, handed_back: str | None) -> tuple[float, str]:
+        raise NotImplementedError
+
+    async def slot(self) -> None:
+        """Sleep until this request's send slot. Slots are times, not delays, so a slot handed out
+        by another process is kept however long its answer took to come back."""
+        delay = await self._claim() - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def admission(self) -> None:
+        await wait_for_admission(self._admit)
+
+    async def wait(self) -> None:
+        await self.slot()
+        await self.admission()
 
 
-async def wait_for_slot(claim: Callable[[], Awaitable[float]], admit: Callable[[], Awaitable[float]]) -> None:
-    """Claim a send slot (a wall-clock time), sleep until it, then ask to be admitted, sleeping as
-    long as told until the window has room. Slots are times, not delays, so a slot handed out by
-    another process is kept however long the answer took to come back."""
-    delay = await claim() - time.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
-    while (delay := await admit()) > 0:
-        await asyncio.sleep(delay)
+class SlotsOnly(Pace):
+    """A limiter's slots without its window, for a client whose HTTP client asks the window itself
+    as each request goes out (admitting_http_client): waiting costs no second admission."""
+
+    def __init__(self, limiter: Pace) -> None:
+        self.limiter = limiter
+        self.per_second = limiter.per_second
+
+    async def slot(self) -> None:
+        await self.limiter.slot()
+
+    async def admission(self) -> None:
+        return None
 
 
-class RateLimiter:
+def admitting_http_client(limiter: Pace) -> Any:
+    """An HTTP client for openai.AsyncOpenAI whose requests each wait for `limiter`'s admission
+    at the moment their first bytes go out, after the connection is made. Between the start of a
+    call and its send, a new connection or a busy event loop can take a tenth of a second, enough
+    to crowd one second with more than the rate; at the send nothing is left to delay it.
+    (httpcore calls a request's "trace" extension at each step of sending it.)"""
+    import openai
+
+    async def at_send(name: str, info: dict) -> None:
+        if name.endswith(".send_request_headers.started"):
+            await limiter.admission()
+
+    async def traced(request: Any) -> None:
+        request.extensions = {**request.extensions, "trace": at_send}
+
+    return openai.DefaultAsyncHttpxClient(event_hooks={"request": [traced]})
+
+
+async def wait_for_admission(admit: Admit, *, fresh_s: float = D.RATE_LIMIT_FRESH_S,
+                             stale_tries: int = D.RATE_LIMIT_STALE_TRIES) -> None:
+    """Ask to be admitted, sleeping as long as told until the window has room.
+
+    `admit(handed_back)` answers (0, ticket) when the request may go now and (seconds to wait, "")
+    when not; `handed_back` is the ticket of an admission this caller will not use. An admission
+    whose answer took longer than `fresh_s` to resume this task (a remote limiter's round trip, a
+    busy event loop) is handed back and asked for again: the request would go out too long after
+    the time it was counted at. After `stale_tries` slow answers in a row the request goes anyway,
+    with a warning, rather than never."""
+    handed_back: str | None = None
+    stale = 0
+    while True:
+        asked = time.monotonic()
+        wait, ticket = await admit(handed_back)
+        if wait > 0:
+            handed_back = None
+            await asyncio.sleep(wait)
+            continue
+        if time.monotonic() - asked <= fresh_s:
+            return
+        stale += 1
+        if stale >= stale_tries:
+            log.warning("the rate limiter answered slower than %.0f ms %d times in a row; sending anyway, so the "
+                        "rate may be exceeded by what its answers' delay lets through", 1000 * fresh_s, stale)
+            return
+        handed_back = ticket
+
+
+class RateLimiter(Pace):
     def __init__(self, per_second: float, *, burst: int = D.RATE_LIMIT_BURST) -> None:
         if isinstance(per_second, bool) or not isinstance(per_second, (int, float)) or not math.isfinite(per_second) \
                 or per_second <= 0:
@@ -67,7 +149,8 @@ class RateLimiter:
         self.capacity = max(1, math.floor(self.per_second)) + burst
         self._interval = 1.0 / self.per_second
         self._next = 0.0  # the earliest send time of the next request (time.time: other processes read it)
-        self._sent: deque[float] = deque()  # send times within the last window
+        self._sent: deque[tuple[float, str]] = deque()  # (send time, ticket) within the last window
+        self._tickets = 0
         self._lock = threading.Lock()
 
     def claim(self) -> float:
@@ -78,26 +161,28 @@ class RateLimiter:
             self._next = slot + self._interval
         return max(slot, now)
 
-    def admit(self) -> float:
-        """0.0 when a request may go out now (it is counted as sent), else the seconds to wait
-        before asking again: until the oldest send in the window leaves it."""
+    def admit(self, handed_back: str | None = None) -> tuple[float, str]:
+        """(0.0, ticket) when a request may go out now (it is counted as sent), else (the seconds
+        to wait before asking again: until the oldest send in the window leaves it, ""). A
+        `handed_back` ticket is an admission that was not used: it leaves the window first."""
         with self._lock:
             now = time.time()
-            while self._sent and self._sent[0] <= now - self.window:
+            if handed_back:
+                self._sent = deque(entry for entry in self._sent if entry[1] != handed_back)
+            while self._sent and self._sent[0][0] <= now - self.window:
                 self._sent.popleft()
             if len(self._sent) >= self.capacity:
-                return self._sent[0] + self.window - now
-            self._sent.append(now)
-            return 0.0
+                return self._sent[0][0] + self.window - now, ""
+            self._tickets += 1
+            ticket = str(self._tickets)
+            self._sent.append((now, ticket))
+            return 0.0, ticket
 
-    async def wait(self) -> None:
-        await wait_for_slot(self._claim_async, self._admit_async)
-
-    async def _claim_async(self) -> float:
+    async def _claim(self) -> float:
         return self.claim()
 
-    async def _admit_async(self) -> float:
-        return self.admit()
+    async def _admit(self, handed_back: str | None) -> tuple[float, str]:
+        return self.admit(handed_back)
 
     def __repr__(self) -> str:
         return f"RateLimiter(per_second={self.per_second:g}, burst={self.burst})"

@@ -1,7 +1,8 @@
 """The proxy's ASGI app (Starlette): routes, the bearer token, request ids, body limits.
 
 Routes: POST /v1/chat/completions, POST /v1/responses, GET /v1/models, GET /health (liveness:
-touches nothing), GET /ready (readiness: asks the upstream for its models). A chat or Responses
+touches nothing), GET /ready (readiness: asks the upstream for its models), GET /metrics
+(Prometheus text; behind the token unless `metrics_public`). A chat or Responses
 request is aligned when it names a goal: in its body (what `extra_body` sends: top-level `goal`/`budget`/`method`, or an
 `hia` object), in headers (`X-HIA-Goal`, `X-HIA-Budget`, `X-HIA-Method`), or through the
 profile of its `user`. Otherwise it is passed to the upstream as it is.
@@ -32,10 +33,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hia import _defaults as D
-from hia.errors import HiaError, InputError, redact
+from hia.core.tracing import annotate, span
+from hia.errors import EndpointError, HiaError, InputError, redact
 from hia.serving.errors import ProxyError, as_proxy_error, error_body, error_response
+from hia.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from hia.serving.metrics import ProxyMetrics
 from hia.serving.protocol import ChatRequest
 from hia.serving.responses import in_progress
+from hia.serving.spend import UserSpend
 from hia.serving.streaming import stream_completion, stream_response
 from hia.serving.wrapper import AsyncAlignedClient
 
@@ -70,6 +75,8 @@ class ProxyConfig:
     ready_timeout_s: float = D.SERVE_READY_TIMEOUT_S
     stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S
     trace: Any = None  # a hia.storage.jsonl.JsonlWriter: one JSON line per aligned request, for `hia export-pairs`
+    metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
+    metrics_public: bool = False  # GET /metrics without the bearer token (for a scraper inside the network)
 
     def authorised(self, header: str | None) -> bool:
         if not self.token:
@@ -154,6 +161,7 @@ class ProxyApp:
 
     def build(self) -> Starlette:
         routes = [Route("/health", self._guard(self.health)), Route("/v1/health", self._guard(self.health)),
+                  Route("/metrics", self._guard(self.metrics, public=self.config.metrics_public)),
                   Route("/ready", self._guard(self.ready)), Route("/v1/models", self._guard(self.models)),
                   Route("/v1/chat/completions", self._guard(self.chat), methods=["POST"]),
                   Route("/v1/responses", self._guard(self.responses), methods=["POST"])]
@@ -166,25 +174,33 @@ class ProxyApp:
         await self.config.client.close()
 
     # -- around every route -------------------------------------------------------------------
-    def _guard(self, route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-        """Auth, the request id, errors in the OpenAI shape and one log line per request."""
+    def _guard(self, route: Callable[[Request], Awaitable[Response]], *,
+               public: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        """Auth (unless `public`), the request id, errors in the OpenAI shape, the request's metrics
+        and one log line per request."""
 
         async def endpoint(request: Request) -> Response:
             request.state.request_id = request_id = request_id_of(request)
             started = time.perf_counter()
             try:
-                if not self.config.authorised(request.headers.get("authorization")):
+                if not public and not self.config.authorised(request.headers.get("authorization")):
                     raise ProxyError(401, "authentication_error", "missing or wrong bearer token",
                                      code="invalid_api_key", headers=CLOSE)
-                response = await route(request)
+                with span("hia.request", request_id=request_id, route=request.url.path) as current:
+                    response = await route(request)
+                    annotate(current, status=response.status_code)
             except Exception as exc:  # noqa: BLE001 - every failure is answered, never a dropped connection
                 error = as_proxy_error(exc)
                 if error.status >= 500:
                     log.warning("%s %s", request_id, redact(f"{type(exc).__name__}: {exc}", self.config.secrets))
+                if isinstance(exc, (openai.APIError, EndpointError)):
+                    self.config.metrics.upstream_error(type(exc).__name__)
                 response = error_response(error, self.config.secrets)
             response.headers["X-Request-ID"] = request_id
+            seconds = time.perf_counter() - started
+            self.config.metrics.request(request.url.path, response.status_code, seconds)
             log.info("%s %s %s %d %.0f ms", request_id, request.method, request.url.path, response.status_code,
-                     1000 * (time.perf_counter() - started))
+                     1000 * seconds)
             return response
 
         return endpoint
@@ -221,12 +237,16 @@ class ProxyApp:
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready", "model": self.config.model})
 
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.config.metrics.text(), media_type=METRICS_CONTENT_TYPE)
+
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [
             {"id": self.config.model, "object": "model", "created": 0, "owned_by": "hia"}]})
 
-    async def _answer(self, request: Request, chat: ChatRequest, work: Awaitable[Any]) -> Any:
-        """`work`'s answer within the request timeout, with its alignment written to the trace."""
+    async def _answer(self, request: Request, chat: ChatRequest, work: Awaitable[Any], spend: UserSpend | None) -> Any:
+        """`work`'s answer within the request timeout, with its alignment written to the trace and
+        counted in the metrics."""
         timeout = self.config.request_timeout_s
         try:
             answer = await asyncio.wait_for(work, timeout)
@@ -234,8 +254,16 @@ class ProxyApp:
             raise ProxyError(504, "timeout", f"the request did not finish within {timeout:g} s", code="timeout") from None
         except HiaError as exc:
             self._trace(request, chat, exc.result, error=exc)
+            if exc.result is not None:
+                self.config.metrics.alignment(exc.result, "error")
             raise
-        self._trace(request, chat, getattr(answer, "alignment", None))
+        alignment = getattr(answer, "alignment", None)
+        self._trace(request, chat, alignment)
+        if alignment is not None:
+            self.config.metrics.alignment(alignment, "ok")
+        if spend is not None and spend.budget is not None and spend.profile.daily_calls is not None:
+            limit = spend.profile.daily_calls
+            self.config.metrics.user_spend(spend.profile.user, limit - spend.budget.remaining, limit)
         return answer
 
     def _stream(self, events: AsyncIterator[bytes]) -> StreamingResponse:
@@ -250,28 +278,28 @@ class ProxyApp:
         # Parsed once, before anything is sent: a bad goal, budget or method is a 400 now, rather
         # than an error inside a stream already begun.
         chat = config.client.parse(create_kwargs(body, lower_headers(request), config.model))
-        config.client.user_spend(chat)  # a user past its daily limit gets 429 now, even on a stream
+        spend = config.client.user_spend(chat)  # a user past its daily limit gets 429 now, even on a stream
         if body.get("stream"):
             async def as_dict() -> dict:
-                return (await self._answer(request, chat, config.client.complete(chat))).model_dump(exclude_none=True)
+                return (await self._answer(request, chat, config.client.complete(chat), spend)).model_dump(exclude_none=True)
 
             return self._stream(stream_completion(
                 as_dict(), model=config.model, include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
                 error_body=self._error_body, keepalive_s=config.stream_keepalive_s))
-        completion = await self._answer(request, chat, config.client.complete(chat))
+        completion = await self._answer(request, chat, config.client.complete(chat), spend)
         return JSONResponse(completion.model_dump(exclude_none=True), headers=usage_headers(completion))
 
     async def responses(self, request: Request) -> Response:
         config = self.config
         body = await read_json(request, config.max_body_bytes, config.body_timeout_s)
         asked = config.client.parse_responses(create_kwargs(body, lower_headers(request), config.model, RESPONSES_FIELDS))
-        config.client.user_spend(asked.chat)
+        spend = config.client.user_spend(asked.chat)
         if body.get("stream"):
             async def as_dict() -> dict:
-                answer = await self._answer(request, asked.chat, config.client.respond(asked))
+                answer = await self._answer(request, asked.chat, config.client.respond(asked), spend)
                 return answer.model_dump(exclude_none=True)
 
             return self._stream(stream_response(as_dict(), created=in_progress(asked, config.model),
                                                 error_body=self._error_body, keepalive_s=config.stream_keepalive_s))
-        answer = await self._answer(request, asked.chat, config.client.respond(asked))
+        answer = await self._answer(request, asked.chat, config.client.respond(asked), spend)
         return JSONResponse(answer.model_dump(exclude_none=True), headers=usage_headers(answer))

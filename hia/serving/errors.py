@@ -12,7 +12,7 @@ import openai
 import pydantic
 from starlette.responses import JSONResponse
 
-from hia.errors import BudgetExhausted, EndpointError, GoalError, InputError, redact
+from hia.errors import BudgetExhausted, EndpointError, GoalError, InputError, SharedStateUnavailable, redact
 from hia.serving.spend import SpendLimitExceeded
 
 
@@ -49,6 +49,9 @@ def as_proxy_error(exc: BaseException) -> ProxyError:
                           code="invalid_json")
     if isinstance(exc, RecursionError):
         return ProxyError(400, "invalid_request_error", "the request body is nested too deeply", code="invalid_json")
+    if isinstance(exc, SharedStateUnavailable):
+        return ProxyError(503, "service_unavailable", str(exc), code="shared_state_unavailable",
+                          headers={"Retry-After": "1"})
     if isinstance(exc, GoalError):
         return ProxyError(400, "invalid_request_error", str(exc), code="invalid_goal", param="goal")
     if isinstance(exc, SpendLimitExceeded):

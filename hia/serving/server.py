@@ -15,11 +15,16 @@ import uvicorn
 
 from hia import _defaults as D
 from hia.errors import InputError
-from hia.models.chat import check_url
+from hia.models.chat import check_url, public_url
+from hia.models.ratelimit import Pace, RateLimiter
+from hia.models.shared_ratelimit import RedisRateLimiter
+from hia.rewards.policy_memory import policy_key
 from hia.serving.app import ProxyApp, ProxyConfig
 from hia.serving.profiles import ProfileStore
+from hia.serving.shared_spend import RedisDailyLimits
 from hia.serving.wrapper import AsyncAlignedClient, wrap
 from hia.storage.jsonl import JsonlWriter
+from hia.storage.redis_store import RedisStore
 
 log = logging.getLogger("hia.serving")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -46,14 +51,17 @@ class ProxyServer:
 
     It binds 127.0.0.1 unless told otherwise, and refuses any other address unless a bearer token
     is set; with a token, every request must carry `Authorization: Bearer <token>`. The upstream
-    key and the token never appear in logs or error messages. Options beyond the limits below go
-    to `hia.wrap` (pipeline, optimizer, method, ...)."""
+    key and the token never appear in logs or error messages. With `redis_url`, the users' daily
+    limits and the `rate_limit` (requests per second to the upstream) are kept in Redis and shared
+    by every replica that names it; without, they hold in this process. Options beyond the limits
+    below go to `hia.wrap` (pipeline, optimizer, method, ...)."""
 
     def __init__(self, *, upstream_url: str, model: str, api_key: str | None = None, host: str = "127.0.0.1",
                  port: int = 0, token: str | None = None, profiles: ProfileStore | None = None,
                  upstream_timeout_s: float = D.REQUEST_TIMEOUT_S, max_body_bytes: int = D.SERVE_MAX_BODY_BYTES,
                  request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S,
                  stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S, trace: str | Path | None = None,
+                 redis_url: str | None = None, rate_limit: float | None = None, metrics_public: bool = False,
                  **wrap_options: Any) -> None:
         if host not in LOOPBACK and not token:
             raise InputError(f"refusing to bind {host}: serving beyond this machine needs a bearer token "
@@ -70,10 +78,22 @@ class ProxyServer:
         self.host, self.port = host, port
         # hia's own timeout, not the openai client's default of 600 s
         upstream = openai.AsyncOpenAI(base_url=upstream_url, api_key=api_key or "not-needed", timeout=upstream_timeout_s)
-        self.client: AsyncAlignedClient = wrap(upstream, profiles=profiles, **wrap_options)  # type: ignore[assignment]
+        # With Redis, every replica that names it shares the users' days and the upstream's rate.
+        self.redis = RedisStore(redis_url) if redis_url else None
+        limiter: Pace | None = None
+        if self.redis is not None:
+            self.redis.check()  # a replica that cannot meter refuses to start
+            if profiles is not None:
+                wrap_options["limits"] = RedisDailyLimits(profiles, self.redis)
+            if rate_limit is not None:
+                limiter = RedisRateLimiter(self.redis, policy_key(public_url(upstream_url), model), rate_limit)
+        elif rate_limit is not None:
+            limiter = RateLimiter(rate_limit)
+        self.client: AsyncAlignedClient = wrap(upstream, profiles=profiles, rate_limiter=limiter,  # type: ignore[assignment]
+                                               **wrap_options)
         self.config = ProxyConfig(client=self.client, model=model, token=token, secrets=[api_key, token],
                                   max_body_bytes=int(max_body_bytes), request_timeout_s=float(request_timeout_s),
-                                  stream_keepalive_s=float(stream_keepalive_s),
+                                  stream_keepalive_s=float(stream_keepalive_s), metrics_public=metrics_public,
                                   trace=JsonlWriter(Path(trace)) if trace is not None else None)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

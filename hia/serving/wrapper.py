@@ -32,6 +32,7 @@ from hia.core.loop import LoopThread
 from hia.core.results import AlignmentResult
 from hia.errors import InputError
 from hia.models.policy import AsyncChatPolicy, ChatPolicy
+from hia.models.ratelimit import Pace, SlotsOnly, admitting_http_client
 from hia.rewards.base import ReferenceRewardModel
 from hia.search.options import SearchOptions
 from hia.serving.profiles import ProfileStore
@@ -67,12 +68,15 @@ class _Wrapper:
 
     def __init__(self, client: Any, *, pipeline: Pipeline | None = None, profiles: ProfileStore | None = None,
                  reference: ReferenceRewardModel | None = None, options: SearchOptions | None = None,
-                 knobs: KnobOptions = KnobOptions()) -> None:
+                 knobs: KnobOptions = KnobOptions(), limits: DailyLimits | None = None,
+                 rate_limiter: Pace | None = None) -> None:
         self.wrapped = client
         self.knobs = knobs
         self.pipeline = pipeline or build(Settings())
         self.profiles = profiles
-        self.limits = DailyLimits(profiles) if profiles is not None else None
+        self.limits = limits or (DailyLimits(profiles) if profiles is not None else None)
+        self.rate_limiter = rate_limiter  # paces every call to the wrapped client, aligned or passed through
+        self.sender = client  # what sends: the wrapped client, or (async, limited) its twin that admits at send
         self.reference = reference  # None: the pipeline's
         self.options = options  # None: the pipeline's
 
@@ -164,16 +168,21 @@ class AlignedClient(_Wrapper):
         spend = self.user_spend(request)
         if request.alignment is None:
             with UserSpend.passthrough(spend) as paid:
+                if self.rate_limiter is not None:
+                    self.loop.run(self.rate_limiter.wait())
                 return paid(self.wrapped.chat.completions.create(**request.upstream))
         # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
         policy = ChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
-                            base_url=str(self.wrapped.base_url), **request.policy_params())
+                            base_url=str(self.wrapped.base_url), rate_limiter=self.rate_limiter,
+                            **request.policy_params())
         return self.loop.run(self.aligned(request, policy, spend))
 
     def respond(self, request: ResponsesRequest) -> Response:
         """The answer to a parsed Responses request: aligned, or the upstream's own."""
         if request.alignment is None:
             with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
+                if self.rate_limiter is not None:
+                    self.loop.run(self.rate_limiter.wait())
                 return paid(self.wrapped.responses.create(**request.upstream))
         return to_response(self.complete(request.chat), request)
 
@@ -184,10 +193,17 @@ class AlignedClient(_Wrapper):
 
 
 class AsyncAlignedClient(_Wrapper):
-    """An `openai.AsyncOpenAI` whose chat.completions.create and responses.create align answers when asked."""
+    """An `openai.AsyncOpenAI` whose chat.completions.create and responses.create align answers when asked.
+
+    With a rate limiter, calls go through a twin of the client whose HTTP client asks the limiter's
+    window as each request goes out (a custom http_client of the wrapped client is not kept)."""
 
     def __init__(self, client: openai.AsyncOpenAI, **options: Any) -> None:
         super().__init__(client, **options)
+        self.pace: Pace | None = None
+        if self.rate_limiter is not None:
+            self.sender = client.with_options(http_client=admitting_http_client(self.rate_limiter))
+            self.pace = SlotsOnly(self.rate_limiter)
         self.chat = _Chat(_AsyncCompletions(self))
         self.responses = _AsyncResponses(self)
 
@@ -195,7 +211,9 @@ class AsyncAlignedClient(_Wrapper):
         """The answer to a parsed Responses request: aligned, or the upstream's own."""
         if request.alignment is None:
             with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
-                return paid(await self.wrapped.responses.create(**request.upstream))
+                if self.pace is not None:
+                    await self.pace.wait()
+                return paid(await self.sender.responses.create(**request.upstream))
         return to_response(await self.complete(request.chat), request)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
@@ -203,24 +221,33 @@ class AsyncAlignedClient(_Wrapper):
         spend = self.user_spend(request)
         if request.alignment is None:
             with UserSpend.passthrough(spend) as paid:
-                return paid(await self.wrapped.chat.completions.create(**request.upstream))
-        policy = AsyncChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
-                                 base_url=str(self.wrapped.base_url), **request.policy_params())
+                if self.pace is not None:
+                    await self.pace.wait()
+                return paid(await self.sender.chat.completions.create(**request.upstream))
+        policy = AsyncChatPolicy(request.model, client=self.sender.with_options(max_retries=0),
+                                 base_url=str(self.wrapped.base_url), rate_limiter=self.pace,
+                                 **request.policy_params())
         return await self.aligned(request, policy, spend)
 
     async def close(self) -> None:
         await self.wrapped.close()
+        if self.sender is not self.wrapped:
+            await self.sender.close()
         self.pipeline.close()
 
 
 def wrap(client: openai.OpenAI | openai.AsyncOpenAI, *, pipeline: Pipeline | None = None,
          profiles: ProfileStore | None = None, reference: ReferenceRewardModel | None = None,
-         options: SearchOptions | None = None, knobs: KnobOptions = KnobOptions()) -> AlignedClient | AsyncAlignedClient:
+         options: SearchOptions | None = None, knobs: KnobOptions = KnobOptions(), limits: DailyLimits | None = None,
+         rate_limiter: Pace | None = None) -> AlignedClient | AsyncAlignedClient:
     """Wrap an OpenAI client (sync or async). `pipeline` (from hia.build; default: the default
     settings) gives the optimizer, heuristic and reference; `reference` and `options` (a
-    SearchOptions) replace the pipeline's; `profiles` gives users' goals and daily limits; `knobs`
-    how GPT-5's `verbosity` becomes a goal (KnobOptions)."""
-    kwargs = {"pipeline": pipeline, "profiles": profiles, "reference": reference, "options": options, "knobs": knobs}
+    SearchOptions) replace the pipeline's; `profiles` gives users' goals and daily limits (kept
+    by `limits`: in this process by default, or a RedisDailyLimits shared by replicas); `knobs`
+    how GPT-5's `verbosity` becomes a goal (KnobOptions); `rate_limiter` (a RateLimiter or
+    RedisRateLimiter) paces every call to the client."""
+    kwargs = {"pipeline": pipeline, "profiles": profiles, "reference": reference, "options": options, "knobs": knobs,
+              "limits": limits, "rate_limiter": rate_limiter}
     if isinstance(client, openai.AsyncOpenAI):
         return AsyncAlignedClient(client, **kwargs)
     if isinstance(client, openai.OpenAI):
