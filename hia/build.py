@@ -86,6 +86,10 @@ class Recipe:
     def rate_limit(self) -> float | None:
         return self.policy.rate_limit
 
+    @property
+    def rate_limit_name(self) -> str:
+        return policy_key(public_url(self.policy.base_url), self.policy.model)
+
     def __call__(self, rate_limiter: Pace | None) -> AsyncAligner:
         endpoint = Endpoint(self.policy.base_url, self.policy.model, self.policy.api_key)
         return build(self.settings, policy=endpoint).async_aligner(self.policy.make(rate_limiter))

@@ -17,3 +17,13 @@ os.environ.setdefault("HIA_MEMORY_DIR", tempfile.mkdtemp(prefix="hia-memory-"))
 @pytest.fixture
 def hash_embedder() -> HashEmbedder:
     return HashEmbedder()
+
+
+@pytest.fixture
+def redis_server():
+    """A real redis-server of the test's own, on a free port."""
+    from .support.redis_server import RedisServer
+
+    server = RedisServer()
+    yield server
+    server.stop()

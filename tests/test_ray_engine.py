@@ -108,13 +108,15 @@ def test_a_cluster_under_faults_never_overspends_and_a_killed_worker_loses_nothi
             assert KEY.encode() not in path.read_bytes(), f"the API key is in {path}"
 
 
-def test_the_rate_limit_is_shared_by_every_worker(cluster, tmp_path):
+@pytest.mark.parametrize("kept_in", ["actor", "redis"])
+def test_the_rate_limit_is_shared_by_every_worker(cluster, tmp_path, request, kept_in):
     rate = 20.0
+    redis = request.getfixturevalue("redis_server").url if kept_in == "redis" else None
     with LoopbackServer(latency_s=0.01, api_key=KEY) as upstream:
         with build(Settings(reference="exact", search=SearchOptions(method="best_of_n"))) as pipeline, \
                 policy(upstream, rate_limiter=RateLimiter(rate)) as chat, pipeline.aligner(chat) as aligner:
             report = asyncio.run(align_many(aligner, items(24), output=tmp_path / "o.jsonl", budget_per_item=2, concurrency=24,
-                                        engine="ray", ray=RayOptions(workers=2), progress=False))
+                                        engine="ray", ray=RayOptions(workers=2, redis=redis), progress=False))
         arrivals = sorted(upstream.arrivals)
     assert report.failed == 0 and len(arrivals) == 48
     # 48 requests at 20 per second take 2.35 s however many workers send them; two workers each
@@ -125,6 +127,10 @@ def test_the_rate_limit_is_shared_by_every_worker(cluster, tmp_path):
     # back and asked again, so no request goes out long after it was counted.
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
     assert busiest <= rate
+    if redis:  # the workers kept the window in Redis, not in an actor
+        from hia.storage.redis_store import RedisStore
+
+        assert RedisStore(redis).client.keys("hia:rate:*:sent")
 
 
 def test_a_rerun_after_a_killed_driver_pays_for_no_answer_twice(cluster, tmp_path):

@@ -18,16 +18,9 @@ from hia.serving.profiles import ProfileStore
 from hia.serving.shared_spend import RedisBudget
 from hia.storage.redis_store import RedisStore
 from tests.support.loopback import LoopbackServer
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.redis_server import free_port
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 class Replica:

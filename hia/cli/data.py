@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from hia import _defaults as D
-from hia.build import build, build_policy
+from hia.build import Endpoint, build, build_policy
 from hia.cli._common import add_endpoint_args, add_pipeline_args, endpoints, settings_from
 from hia.engine.batch import ENGINES, align_many
 from hia.errors import DataError, InputError
+from hia.models.chat import public_url
+from hia.models.ratelimit import Pace
+from hia.rewards.policy_memory import policy_key
 from hia.storage.jsonl import check_not_an_input, read_jsonl
 from hia.training.export import FORMATS, export_pairs
 
@@ -40,6 +44,9 @@ def _add_batch(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="with --engine ray: a running cluster to join, e.g. auto or "
                                           "ray://host:10001 (default: a local cluster on this machine's cores)")
     p.add_argument("--workers", type=int, default=D.RAY_WORKERS, help="with --engine ray: worker actors (default %(default)s)")
+    p.add_argument("--redis", default=os.environ.get("HIA_REDIS_URL"),
+                   help="a Redis URL: the --rate-limit is kept there, shared with proxy replicas and other batches "
+                        "(default: $HIA_REDIS_URL)")
     add_endpoint_args(p)
     add_pipeline_args(p)
     return p
@@ -62,24 +69,37 @@ def read_items(path: Path) -> list[dict]:
     return items
 
 
+def _rate_limiter(args: argparse.Namespace, endpoint: Endpoint) -> Pace | None:
+    """The policy's limiter: in this process, or in Redis with --redis (on Ray, each worker makes its own
+    from RayOptions.redis)."""
+    from hia.models.ratelimit import RateLimiter
+    from hia.models.shared_ratelimit import RedisRateLimiter
+    from hia.storage.redis_store import RedisStore
+
+    if args.rate_limit is None:
+        return None
+    if args.redis and args.engine != "ray":
+        name = policy_key(public_url(endpoint.base_url), endpoint.model)
+        return RedisRateLimiter(RedisStore(args.redis), name, args.rate_limit)
+    return RateLimiter(args.rate_limit)
+
+
 def _batch(args: argparse.Namespace) -> int:
     from hia.core.budget import Budget
     from hia.engine.ray_runner import RayOptions
-    from hia.models.ratelimit import RateLimiter
 
     if args.engine != "ray" and (args.ray_address or args.workers != D.RAY_WORKERS):
         raise InputError("--ray-address and --workers are for --engine ray; add --engine ray, or leave them out")
     check_not_an_input(args.out, [args.items])
     items = read_items(args.items)
-    ray = RayOptions(args.ray_address, args.workers) if args.engine == "ray" else None
-    limiter = RateLimiter(args.rate_limit) if args.rate_limit is not None else None
+    ray = RayOptions(args.ray_address, args.workers, redis=args.redis) if args.engine == "ray" else None
     if args.split_evenly and args.total_budget is None:
         raise InputError("--split-evenly splits a --total-budget; give one")
     even = args.total_budget is not None and args.split_evenly
     shared = Budget(args.total_budget) if even else None
     total = args.total_budget if not even else None
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
-            build_policy(eps.policy, max_tokens=args.max_tokens, rate_limiter=limiter) as policy:
+            build_policy(eps.policy, max_tokens=args.max_tokens, rate_limiter=_rate_limiter(args, eps.policy)) as policy:
         aligner = pipeline.aligner(policy)
         report = asyncio.run(align_many(aligner, items, output=args.out, shared_budget=shared, total_budget=total,
                                         concurrency=args.concurrency, engine=args.engine, ray=ray))

@@ -67,6 +67,7 @@ class AlignerRecipe(Protocol):
     to every aligner it builds on a policy that has a spec (`ChatPolicy.spec`)."""
 
     rate_limit: float | None  # the policy's requests per second, which every process that makes it shares
+    rate_limit_name: str  # what the shared limiter is known by (the endpoint and model)
 
     def __call__(self, rate_limiter: Pace | None) -> "AsyncAligner": ...
 

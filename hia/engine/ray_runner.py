@@ -15,7 +15,8 @@ The workers share two actors:
   `<output>.answers.jsonl` by the journal actor, on the driver's machine, before the search goes
   on, so it is kept whatever happens to the worker next;
 - the policy's rate limiter (hia.models.ratelimit), when the policy has one: every worker takes its send
-  slots from it, so the cluster keeps to the rate, not to the rate times the workers.
+  slots and admissions from it, so the cluster keeps to the rate, not to the rate times the workers
+  (with RayOptions.redis the limiter lives in Redis instead, hia.models.shared_ratelimit).
 
 A worker tells the journal actor about each call before it sends it. So when a worker dies
 (killed, out of memory, its machine gone) the driver knows what each of its items spent: the
@@ -56,11 +57,14 @@ from hia.models.ratelimit import Pace, RateLimiter
 @dataclass(frozen=True)
 class RayOptions:
     """Where the Ray engine runs. `address=None` starts a local cluster with this machine's cores
-    (or joins the one RAY_ADDRESS names); "auto" or "ray://host:10001" joins a running one."""
+    (or joins the one RAY_ADDRESS names); "auto" or "ray://host:10001" joins a running one. With
+    `redis`, the policy's rate limit is kept in that Redis instead of an actor, so this batch shares
+    it with proxy replicas and other batches that name the same Redis."""
 
     address: str | None = None
     workers: int = D.RAY_WORKERS
     worker_cpus: float = D.RAY_WORKER_CPUS  # CPUs Ray sets aside for each worker actor
+    redis: str | None = None  # a Redis URL: the workers share the rate limit there (with every process naming it)
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -154,7 +158,7 @@ class _RemotePace(Pace):
 class _Worker:
     """Aligns items sent by the driver, many at once on its event loop, with its own clients."""
 
-    def __init__(self, recipe: AlignerRecipe, journal: str, limiter: str | None) -> None:
+    def __init__(self, recipe: AlignerRecipe, journal: str, limiter: str | None, redis: str | None = None) -> None:
         import ray
 
         from hia.models.embeddings import preload
@@ -162,7 +166,14 @@ class _Worker:
         # The shared actors are found by name: handles passed as arguments would live in the object
         # store, and a restarted worker could find them gone.
         self._journal = ray.get_actor(journal)
-        pace = _RemotePace(ray.get_actor(limiter), recipe.rate_limit) if limiter and recipe.rate_limit else None
+        pace: Pace | None = None
+        if redis and recipe.rate_limit:
+            from hia.models.shared_ratelimit import RedisRateLimiter
+            from hia.storage.redis_store import RedisStore
+
+            pace = RedisRateLimiter(RedisStore(redis), recipe.rate_limit_name, recipe.rate_limit)
+        elif limiter and recipe.rate_limit:
+            pace = _RemotePace(ray.get_actor(limiter), recipe.rate_limit)
         self._aligner = recipe(pace)
         preload()  # HIA's filters need the embedding model: load it before the first item arrives
 
@@ -253,7 +264,8 @@ class RayRunner:
 
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         run = uuid.uuid4().hex[:12]
-        journal_name, limiter_name = f"hia-journal-{run}", (f"hia-rate-limiter-{run}" if recipe.rate_limit else None)
+        journal_name = f"hia-journal-{run}"
+        limiter_name = f"hia-rate-limiter-{run}" if recipe.rate_limit and not options.redis else None
         journal = ray.remote(_JournalKeeper).options(name=journal_name, num_cpus=0, scheduling_strategy=here).remote(
             str(journal_path), fsync)
         helpers = [journal]
@@ -261,7 +273,7 @@ class RayRunner:
             helpers.append(ray.remote(_SharedRateLimiter).options(name=limiter_name, num_cpus=0).remote(recipe.rate_limit))
         worker_class = ray.remote(_Worker).options(num_cpus=options.worker_cpus, max_restarts=-1, max_task_retries=0,
                                                    max_concurrency=max(concurrency, 1))
-        workers = [worker_class.remote(recipe, journal_name, limiter_name) for _ in range(options.workers)]
+        workers = [worker_class.remote(recipe, journal_name, limiter_name, options.redis) for _ in range(options.workers)]
         ray.get([w.pid.remote() for w in workers], timeout=D.RAY_START_TIMEOUT_S)  # each has built its pipeline
         return cls(workers, journal, helpers, max_budget, started, set(ray.get(journal.items.remote())))
 
