@@ -17,7 +17,10 @@ embedding model on this machine's CPU.
     must embed.
 (b) throughput_fraction: `align_many` at each concurrency, per method, on the in-process engine
     (with the LLM optimizer, as in (a)'s last row); items per second divided by the ideal the
-    latency allows (concurrency / (round trips per item x latency)). `ray_runs`: the same at the
+    latency allows (concurrency / (round trips per item x latency)). throughput_vs_bare: the
+    same, divided by what the bare openai.AsyncOpenAI client reaches in the same run, sending the
+    same calls at the same concurrency the way the method sends them (an item's calls at once for
+    best-of-N, one after another for HIA). Every run lasts at least MIN_RUN_S at the ideal rate. `ray_runs`: the same at the
     top concurrency on the Ray engine, a local cluster of `--ray-workers` workers.
 """
 
@@ -26,9 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
+import io
 import json
+import math
 import os
 import platform
+import pstats
 import subprocess
 import sys
 import time
@@ -40,6 +47,7 @@ from hia.build import Endpoint, Settings, build, build_policy
 from hia.models.embeddings import shared_embedder
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MIN_RUN_S = 5.0  # each throughput run lasts at least this long at the ideal rate, so that it is stable
 
 
 @contextlib.contextmanager
@@ -106,6 +114,56 @@ async def throughput(engine: AsyncAligner, method: str, concurrency: int, items:
             "throughput_fraction": round(measured / ideal, 4)}
 
 
+def write_profile(profiler: cProfile.Profile, path: Path) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(30)
+    path.write_text(out.getvalue())
+    print(f"wrote {path}")
+
+
+async def bare(method: str, concurrency: int, items: int, latency: float, round_trips: int, policy_url: str,
+               optimizer_url: str) -> dict:
+    """The same calls at the same concurrency straight through openai.AsyncOpenAI, no hia: an item's
+    two policy calls at once for best-of-N; for HIA, its optimizer and policy calls one after another."""
+    import openai
+
+    clients = {url: openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0) for url in (policy_url, optimizer_url)}
+    messages = [{"role": "user", "content": "How do I learn this topic well?"}]
+
+    async def call(url: str, seed: int) -> None:
+        await clients[url].chat.completions.create(model="loopback", messages=messages, max_tokens=64, seed=seed)
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def item(i: int) -> None:
+        async with gate:
+            if method == "best_of_n":
+                await asyncio.gather(call(policy_url, i), call(policy_url, i + 1))
+            else:
+                for step in range(round_trips):
+                    await call(optimizer_url if step % 2 == 0 else policy_url, i + step)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(item(i) for i in range(items)))
+    seconds = time.perf_counter() - start
+    for client in clients.values():
+        await client.close()
+    ideal = concurrency / (round_trips * latency)
+    return {"method": method, "engine": "bare openai client", "concurrency": concurrency, "items": items,
+            "seconds": round(seconds, 3), "items_per_s": round(items / seconds, 2), "ideal_items_per_s": round(ideal, 2),
+            "throughput_fraction": round(items / seconds / ideal, 4)}
+
+
+def run_size(concurrency: int, round_trips: int, latency: float, quick: bool) -> int:
+    """Items enough for a run to last at least MIN_RUN_S at the ideal rate (stable), and 4 per slot."""
+    if quick:
+        return max(8, 2 * concurrency)
+    ideal = concurrency / (round_trips * latency)
+    return max(16, 4 * concurrency, math.ceil(MIN_RUN_S * ideal))
+
+
 async def main(args: argparse.Namespace) -> dict:
     latency = args.latency_ms / 1000
     shared_embedder().embed(["warm up the embedding model"])  # loading is not per-alignment work
@@ -121,13 +179,23 @@ async def main(args: argparse.Namespace) -> dict:
         # Round trips per item, one after another: best-of-N is one round of parallel policy calls;
         # HIA-greedy at budget 2 with the LLM optimizer is two rounds of (optimizer call, then policy call).
         trips = {"best_of_n": 1, "hia": 4}
-        size = (lambda c: max(8, 2 * c)) if args.quick else (lambda c: max(16, 4 * c))
-        runs = [await throughput(with_llm, method, c, size(c), 2, latency, trips[method], tmp)
-                for method in trips for c in levels]
+        runs, bare_runs = [], []
+        for method in trips:
+            for c in levels:
+                size = run_size(c, trips[method], latency, args.quick)
+                bare_runs.append(await bare(method, c, size, latency, trips[method], policy_url, optimizer_url))
+                if args.profile and c == levels[-1]:
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                runs.append(await throughput(with_llm, method, c, size, 2, latency, trips[method], tmp))
+                if args.profile and c == levels[-1]:
+                    profiler.disable()
+                    write_profile(profiler, args.profile.with_name(f"{args.profile.stem}_{method}{args.profile.suffix}"))
         top = levels[-1]
         ray = RayOptions(workers=args.ray_workers)
         ray_runs = [] if args.no_ray else [
-            await throughput(with_llm, method, top, size(top), 2, latency, trips[method], tmp, ray=ray) for method in trips]
+            await throughput(with_llm, method, top, run_size(top, trips[method], latency, args.quick), 2, latency,
+                             trips[method], tmp, ray=ray) for method in trips]
         tmp.unlink(missing_ok=True)
     hia_default = next(r for r in per_method if r["method"] == "hia" and r["optimizer"] == "template")
     return {
@@ -138,6 +206,13 @@ async def main(args: argparse.Namespace) -> dict:
         "throughput_fraction": {str(c): {r["method"]: r["throughput_fraction"] for r in runs if r["concurrency"] == c}
                                 for c in levels},
         "throughput_runs": runs,
+        # hia's items per second over the bare client's, same calls, same concurrency, same run
+        "throughput_vs_bare": {str(c): {r["method"]: round(r["items_per_s"] / b["items_per_s"], 4)
+                                        for r in runs for b in bare_runs
+                                        if r["concurrency"] == b["concurrency"] == c and r["method"] == b["method"]}
+                               for c in levels},
+        "bare_runs": bare_runs,
+        "min_run_s": None if args.quick else MIN_RUN_S,
         "ray_workers": None if args.no_ray else args.ray_workers,
         "ray_runs": ray_runs,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -153,6 +228,8 @@ if __name__ == "__main__":
     parser.add_argument("--ray-workers", type=int, default=2, help="workers of the local Ray cluster (default 2)")
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray runs")
     parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")
+    parser.add_argument("--profile", type=Path, help="profile the top-concurrency runs (cProfile, by cumulative and "
+                                                       "own time) into this file, one per method")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     summary = asyncio.run(main(args))
@@ -161,6 +238,9 @@ if __name__ == "__main__":
         print(f"  {r['method']:<10} {r['optimizer']:<8} optimizer, budget {r['budget']}: "
               f"{100 * r['overhead_fraction']:.2f}% of wall time ({r['items']} alignments, {r['wall_s']:.2f} s; "
               f"the first one before them: {1000 * r['first_overhead_s']:.0f} ms of overhead)")
+    print("align_many throughput against the bare openai client (same calls, same concurrency):")
+    for c, by_method in summary["throughput_vs_bare"].items():
+        print(f"  concurrency {c:>2}: " + ", ".join(f"{m} {v:.2f}" for m, v in by_method.items()))
     print("align_many throughput as a fraction of the ideal:")
     for r in summary["throughput_runs"] + summary["ray_runs"]:
         started = f", workers started in {r['start_s']:.1f} s" if r["engine"] == "ray" else ""
