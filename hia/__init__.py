@@ -19,6 +19,7 @@ from hia.errors import (
     HiaError,
     InputError,
     LocalModelsUnavailable,
+    MissingExtra,
     LocalServerError,
     OptimizerError,
     RetriesExhausted,
@@ -61,6 +62,6 @@ __all__ = [
     "FilterSettings", "METHODS", "wrap", "AlignedChatCompletion", "default_reference",
     "HiaError", "GoalError", "InputError", "BudgetExhausted", "EndpointError", "EndpointUnreachable",
     "AuthenticationFailed", "ContextLengthExceeded", "RetriesExhausted", "OptimizerError", "RewardModelError",
-    "LocalModelsUnavailable", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
+    "LocalModelsUnavailable", "MissingExtra", "LocalServerError", "UnjudgeableGoalWarning", "ExactReference",
     "WorkerLost", "SharedStateUnavailable", "RateLimiter", "RayOptions", "SearchOptions", "align_many", "BatchReport", "KnobOptions",
 ]

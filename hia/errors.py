@@ -92,6 +92,10 @@ class LocalModelsUnavailable(HiaError):
     """The embedded local models (the `local` extra) are not installed or cannot be found."""
 
 
+class MissingExtra(HiaError, ImportError):
+    """A feature needs packages of an optional extra that is not installed; the message names it."""
+
+
 class LocalServerError(HiaError):
     """A managed local llama.cpp server failed to start or died."""
 

@@ -5,15 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local"
-[ "${1:-}" = "dev" ] && extras="local,dev,bench,ray,redis,otel"
+[ "${1:-}" = "dev" ] && extras="local,hf,dev,bench,ray,redis,otel"
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 
-# torch: pin the CPU build. A bare `torch` requirement pulls several GB of CUDA packages;
-# on a GPU machine, install the torch you want first and this step leaves it alone.
-python -c "import torch" 2>/dev/null || pip install --quiet "torch==${HIA_TORCH_VERSION:-2.13.0}"
+# torch (the hf extra, for the tests): pin the CPU build. A bare `torch` requirement pulls several
+# GB of CUDA packages; on a GPU machine, install the torch you want first and this step leaves it alone.
+if [ "${1:-}" = "dev" ]; then
+  python -c "import torch" 2>/dev/null || pip install --quiet "torch==${HIA_TORCH_VERSION:-2.13.0}"
+fi
 
 # llama-cpp-python compiles on install. A native build (-march=native) can use CPU features a
 # virtual machine advertises but does not run, and then crashes on the first prompt, so build

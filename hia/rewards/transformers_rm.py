@@ -17,7 +17,7 @@ from hia import _defaults as D
 from hia.core.attributes import get_attribute, known_attributes
 from hia.core.usage import Usage
 from hia.errors import RewardModelError
-from hia.models.embeddings import default_device
+from hia.models.embeddings import default_device, need_hf
 from hia.rewards.base import ReferenceRewardModel
 
 
@@ -25,6 +25,7 @@ class TransformersRewardModel(ReferenceRewardModel):
     def __init__(self, model: str, *, heads: Mapping[str, int] | None = None,
                  affine: Mapping[str, tuple[float, float]] | None = None, device: str | None = None,
                  batch_size: int = D.TRANSFORMERS_BATCH_SIZE, max_length: int = D.TRANSFORMERS_MAX_LENGTH, **from_pretrained: Any) -> None:
+        need_hf("a Hugging Face reward model")
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
