@@ -12,22 +12,29 @@ import re
 from typing import Any, Iterable
 
 REDACTED = "[redacted]"
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"),  # Authorization: Bearer <token>
-    re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}"),  # OpenAI-style keys
-    re.compile(r"(?i)((?:api[_-]?key|authorization|token|secret)[\"']?\s*[:=]\s*[\"']?)(?!bearer\b|\[redacted\])[^\s\"',}]+"),
-)
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")  # Authorization: Bearer <token>
+_KEY_SHAPED = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}")  # OpenAI-style keys
+# the value of a key/token/secret field ("api_key": "...", token=...)
+_FIELD = re.compile(r"(?i)((?:api[_-]?key|authorization|token|secret|password)[\"']?\s*[:=]\s*[\"']?)"
+                    r"(?!bearer\b|\[redacted\])[^\s\"',}]+")
+# a long hex or base64-like word just after "key", "token" or "secret" ("bad key f3a9c2e1...")
+_AFTER_WORD = re.compile(r"(?i)\b((?:api[_-]?)?key|token|secret|password)(\W{1,3}|\s+is\s+)(?!\[redacted\])"
+                         r"([A-Za-z0-9+/_\-.]{20,}=*)")
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@:]+:[^\s/@]+@")  # scheme://user:pass@host
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with the given secrets (the key in use, a bearer token), anything that looks like a
-    bearer token or an `sk-` key, and the values of key/token fields replaced by [redacted]."""
+    """`text` with the given secrets (the key in use, a bearer token) removed as values, and by
+    shape: bearer tokens, `sk-` keys, the values of key/token/secret fields, long hex or base64-like
+    words after "key", "token" or "secret", and credentials in URLs; each becomes [redacted]."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
-    text = _SECRET_PATTERNS[0].sub(f"Bearer {REDACTED}", text)
-    text = _SECRET_PATTERNS[1].sub(REDACTED, text)
-    return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BEARER.sub(f"Bearer {REDACTED}", text)
+    text = _KEY_SHAPED.sub(REDACTED, text)
+    text = _FIELD.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _AFTER_WORD.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    return _URL_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 
 class HiaError(Exception):

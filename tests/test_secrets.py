@@ -83,3 +83,53 @@ def test_key_never_reaches_logs_results_caches_or_errors(tmp_path, caplog):
         assert KEY not in text and TOKEN not in text
     for blob in blobs:
         assert KEY.encode() not in blob and TOKEN.encode() not in blob
+
+
+ECHOED_KEYS = ["sk-PLANTED200-abcdefghijklmnop1234",  # the sk- shape
+               "f3a9c2e17b5d4086a1e2c3d4b5a69788",  # an Azure-style 32-hex key
+               "Zq8.random_shape~key!7"]  # no shape at all: known only as the value sent
+
+
+@pytest.mark.parametrize("key", ECHOED_KEYS)
+def test_a_key_echoed_in_a_200_body_reaches_no_output(tmp_path, key):
+    def echo(request: dict) -> str:  # a careless upstream: the key in its answer, bare and as a bearer value
+        return f"here is what you sent: {key} (Authorization: Bearer {key}), and the answer is yes"
+
+    seen: list[str] = []
+    trace = tmp_path / "trace.jsonl"
+    with LoopbackServer(responder=echo) as upstream:
+        async def through_the_wrapper() -> None:
+            client = hia.wrap(openai.AsyncOpenAI(base_url=upstream.base_url, api_key=key, max_retries=0))
+            aligned = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi?"}],
+                                                           extra_body={"goal": "verbosity=1", "budget": 2})
+            passed = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi?"}])
+            seen.extend([aligned.model_dump_json(), aligned.alignment.to_json(), passed.model_dump_json()])
+            await client.close()
+
+        asyncio.run(through_the_wrapper())
+        with ProxyServer(upstream_url=upstream.base_url, model="m", api_key=key, trace=trace) as proxy:
+            client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0)
+            for extra in ({"extra_body": {"goal": "verbosity=1", "budget": 1}}, {}):
+                seen.append(client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "Hi?"}], **extra).model_dump_json())
+                chunks = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi?"}],
+                                                        stream=True, **extra)
+                seen.append("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+        seen.append(trace.read_text())
+    assert all("answer is yes" in text for text in seen[:1])  # the rest of the answer is kept
+    for text in seen:
+        assert key not in text
+
+
+@pytest.mark.parametrize("status", [400, 404, 422, 429, 500])
+@pytest.mark.parametrize("key", ECHOED_KEYS)
+def test_a_key_echoed_in_an_error_body_reaches_neither_the_client_nor_the_trace(tmp_path, key, status):
+    trace = tmp_path / "trace.jsonl"
+    with LoopbackServer(echo_status=status) as upstream, \
+            ProxyServer(upstream_url=upstream.base_url, model="m", api_key=key, trace=trace) as proxy:
+        client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0)
+        for extra in ({"extra_body": {"goal": "verbosity=1", "budget": 1}}, {}):
+            with pytest.raises(openai.APIStatusError) as info:
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi?"}], **extra)
+            assert key not in info.value.response.text
+    assert key not in (trace.read_text() if trace.exists() else "")

@@ -208,7 +208,7 @@ class _EndpointBase:
             ) from None
         tokens = getattr(completion, "usage", None)
         reply = ChatReply(
-            text=text,
+            text=redact(text, [self.api_key]),  # an upstream that echoes the key never gets it into a result
             prompt_tokens=int(getattr(tokens, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(tokens, "completion_tokens", 0) or 0),
             finish_reason=getattr(choice, "finish_reason", None),

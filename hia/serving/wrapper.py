@@ -30,7 +30,7 @@ from pydantic import Field
 from hia.build import Pipeline, Settings, build
 from hia.core.loop import LoopThread
 from hia.core.results import AlignmentResult
-from hia.errors import InputError
+from hia.errors import InputError, redact
 from hia.models.policy import AsyncChatPolicy, ChatPolicy
 from hia.models.ratelimit import Pace, SlotsOnly, admitting_http_client
 from hia.rewards.base import ReferenceRewardModel
@@ -113,6 +113,20 @@ class _Wrapper:
         return to_completion(result, request.model)
 
 
+    def without_secrets(self, reply: Any) -> Any:
+        """The upstream's own reply (a passthrough) with the key, or anything shaped like a secret,
+        removed from its text, as from every answer an alignment gets."""
+        secrets = [getattr(self.wrapped, "api_key", None)]
+        for choice in getattr(reply, "choices", None) or []:
+            message = getattr(choice, "message", None)
+            if message is not None and isinstance(message.content, str):
+                message.content = redact(message.content, secrets)
+        for item in getattr(reply, "output", None) or []:
+            for part in getattr(item, "content", None) or []:
+                if isinstance(getattr(part, "text", None), str):
+                    part.text = redact(part.text, secrets)
+        return reply
+
     def parse_responses(self, kwargs: Mapping[str, Any]) -> ResponsesRequest:
         return ResponsesRequest.parse(kwargs, self.profiles, self.knobs)
 
@@ -170,7 +184,7 @@ class AlignedClient(_Wrapper):
             with UserSpend.passthrough(spend) as paid:
                 if self.rate_limiter is not None:
                     self.loop.run(self.rate_limiter.wait())
-                return paid(self.wrapped.chat.completions.create(**request.upstream))
+                return paid(self.without_secrets(self.wrapped.chat.completions.create(**request.upstream)))
         # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
         policy = ChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
                             base_url=str(self.wrapped.base_url), rate_limiter=self.rate_limiter,
@@ -183,7 +197,7 @@ class AlignedClient(_Wrapper):
             with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
                 if self.rate_limiter is not None:
                     self.loop.run(self.rate_limiter.wait())
-                return paid(self.wrapped.responses.create(**request.upstream))
+                return paid(self.without_secrets(self.wrapped.responses.create(**request.upstream)))
         return to_response(self.complete(request.chat), request)
 
     def close(self) -> None:
@@ -213,7 +227,7 @@ class AsyncAlignedClient(_Wrapper):
             with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
                 if self.pace is not None:
                     await self.pace.wait()
-                return paid(await self.sender.responses.create(**request.upstream))
+                return paid(self.without_secrets(await self.sender.responses.create(**request.upstream)))
         return to_response(await self.complete(request.chat), request)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
@@ -223,7 +237,7 @@ class AsyncAlignedClient(_Wrapper):
             with UserSpend.passthrough(spend) as paid:
                 if self.pace is not None:
                     await self.pace.wait()
-                return paid(await self.sender.chat.completions.create(**request.upstream))
+                return paid(self.without_secrets(await self.sender.chat.completions.create(**request.upstream)))
         policy = AsyncChatPolicy(request.model, client=self.sender.with_options(max_retries=0),
                                  base_url=str(self.wrapped.base_url), rate_limiter=self.pace,
                                  **request.policy_params())
