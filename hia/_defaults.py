@@ -130,6 +130,9 @@ SERVE_BACKLOG = 2048  # connections waiting to be accepted; many clients connect
 SERVE_KEEPALIVE_S = 5.0  # an idle keep-alive connection is closed after this
 SERVE_READY_TIMEOUT_S = 5.0  # the readiness route's wait for the upstream
 SERVE_STOP_TIMEOUT_S = 30.0  # how long stopping waits for requests in flight
+TOKEN_HOLD_CHARS_PER_TOKEN = 3  # a prompt's tokens are held as its characters over this (English runs about 4)
+TOKEN_HOLD_REWRITE_TOKENS = 64  # more per aligned call: what a rewrite adds to the prompt
+TOKEN_HOLD_DEFAULT_ANSWER = 1024  # the answer tokens a passthrough request without max_tokens holds
 VERBOSITY_KNOB_LEVELS = {"low": 1.0, "medium": 2.0, "high": 3.0}  # GPT-5's verbosity as a goal on hia's 0-4 scale
 MIN_TOKEN_CHARS = 16  # the proxy's bearer token: shorter ones are refused
 

@@ -177,3 +177,21 @@ def test_an_unreachable_redis_is_a_typed_error_that_hides_the_password():
 
     with pytest.raises(SharedStateUnavailable):
         asyncio.run(remote())
+
+
+def test_token_holds_in_redis_are_shared_by_every_replica(redis_server, tmp_path):
+    from hia.serving.shared_spend import RedisDailyLimits
+    from hia.serving.spend import SpendLimitExceeded
+
+    with ProfileStore(tmp_path / "a.sqlite") as a, ProfileStore(tmp_path / "b.sqlite") as b:
+        profile = a.set("di", "verbosity=1", daily_tokens=200)
+        b.set("di", "verbosity=1", daily_tokens=200)
+        one, two = RedisDailyLimits(a, RedisStore(redis_server.url)), RedisDailyLimits(b, RedisStore(redis_server.url))
+        release = one.hold_tokens(profile, 150)
+        with pytest.raises(SpendLimitExceeded, match="200 tokens"):
+            two.hold_tokens(profile, 100)  # another replica sees the hold
+        one.record("di", 1, 120)
+        release()
+        two.hold_tokens(profile, 80)()  # 120 spent + 80 fits
+        with pytest.raises(SpendLimitExceeded):
+            two.hold_tokens(profile, 81)

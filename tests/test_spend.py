@@ -120,3 +120,32 @@ def test_a_streamed_request_past_the_limit_gets_a_429_not_a_stream(tmp_path):
             with pytest.raises(openai.RateLimitError):
                 client.chat.completions.create(model="m", messages=MESSAGES, user="ana", max_tokens=2, stream=True)
         assert len(upstream.requests) == 1
+
+
+def test_a_daily_token_limit_holds_under_60_concurrent_requests(tmp_path):
+    # Each request may spend up to max_tokens=20 answer tokens and its prompt: before they were
+    # held ahead, 60 requests at once were all answered, for 27 times the limit.
+    limit = 200
+    with LoopbackServer(latency_s=0.2) as upstream, ProfileStore(tmp_path / "p.sqlite") as store:
+        store.set("bo", "verbosity=1", budget=1, method="best_of_n", daily_tokens=limit)
+        with ProxyServer(upstream_url=upstream.base_url, model="m", profiles=store) as p:
+            async def one(i: int) -> str:
+                c = openai.AsyncOpenAI(base_url=p.base_url, api_key="x", max_retries=0)
+                try:
+                    await c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=20, user="bo")
+                    return "ok"
+                except openai.RateLimitError as exc:
+                    return exc.body["code"]
+                finally:
+                    await c.close()
+
+            async def all_at_once() -> list[str]:
+                return await asyncio.gather(*(one(i) for i in range(60)))
+
+            outcomes = asyncio.run(all_at_once())
+        spent = sum(len(str(m["content"]).split()) for r in upstream.requests for m in r["messages"]) + \
+            sum(int(r["max_tokens"]) for r in upstream.requests)  # the loopback's token counts: words in, words out
+        day = store.spent("bo", time.strftime("%Y-%m-%d", time.gmtime())).tokens
+    assert outcomes.count("ok") == len(upstream.requests) >= 1
+    assert set(outcomes) <= {"ok", "budget_exceeded"}
+    assert day == spent <= limit  # held ahead: never over, whatever the concurrency

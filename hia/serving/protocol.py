@@ -73,6 +73,17 @@ class ChatRequest:
         params.pop("max_completion_tokens", None)
         return params
 
+    def token_ceiling(self, calls: int) -> int:
+        """The most tokens `calls` calls of this request can spend, as a daily token limit holds
+        them: each call's answer cap and prompt (and, aligned, a rewrite's length)."""
+        messages = self.upstream.get("messages") or []
+        prompt = sum(len(str(m.get("content") or "")) for m in messages) // D.TOKEN_HOLD_CHARS_PER_TOKEN + 4 * len(messages)
+        if self.alignment is None:
+            answer = self.upstream.get("max_completion_tokens") or self.upstream.get("max_tokens") \
+                or D.TOKEN_HOLD_DEFAULT_ANSWER
+            return calls * (int(answer) + prompt)
+        return calls * (int(self.policy_params()["max_tokens"]) + prompt + D.TOKEN_HOLD_REWRITE_TOKENS)
+
     @classmethod
     def parse(cls, kwargs: Mapping[str, Any], profiles: ProfileStore | None = None,
               knobs: KnobOptions = KnobOptions()) -> "ChatRequest":

@@ -5,12 +5,14 @@ yet settled (each with a lease). A call is reserved before it is dispatched, by 
 admits it only while committed + reserved is under the limit, and is committed when it returns
 an answer or released when it failed for good, as a Budget does in one process. A replica that
 dies holding reservations frees them when their leases (REDIS_LEASE_S) run out. The day's tokens
-are a counter that the token limit reads. Profiles themselves stay in each replica's SQLite file.
+are a counter, and the tokens that requests in flight hold are a hash beside it, which the token
+limit reads together (DailyLimits.hold_tokens). Profiles themselves stay in each replica's SQLite file.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 from hia import _defaults as D
 from hia.core.budget import Budget, Reservation
@@ -50,6 +52,19 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('ZCARD', KEYS[2])}
+"""
+
+
+# KEYS: the day's tokens, the holds (a hash: member -> tokens). ARGV: limit, tokens, member, key
+# lifetime ms. Returns 1 when held, else 0.
+HOLD_TOKENS = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local held = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(v) end
+if spent + held + tonumber(ARGV[2]) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
 """
 
 
@@ -123,6 +138,20 @@ class RedisDailyLimits(DailyLimits):
         if budget.remaining < 1:
             raise self.exceeded(profile)
         return budget
+
+    def hold_tokens(self, profile: Profile, tokens: int) -> Callable[[], None]:
+        """As DailyLimits.hold_tokens, with the holds in Redis (a replica that dies holding some
+        leaves them until the day's keys expire)."""
+        limit = profile.daily_tokens
+        if limit is None or tokens <= 0:
+            return lambda: None
+        day = utc_day(self.clock())
+        keys = [self._tokens_key(profile.user, day), self.redis.key("spend", profile.user, day, "tokens_held")]
+        member = uuid.uuid4().hex
+        if not self.redis.run(HOLD_TOKENS, keys, [limit, tokens, member, DAY_MS]):
+            raise self.exceeded(profile, f"its {limit} tokens (with those held by requests in flight, and {tokens} "
+                                         "more asked for by this one)")
+        return lambda: self.redis.run("return redis.call('HDEL', KEYS[1], ARGV[1])", keys[1:], [member])
 
     def record(self, user: str, calls: int, tokens: int) -> None:
         """The day's tokens go to Redis (the calls were counted there as they were committed); both go

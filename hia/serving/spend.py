@@ -6,8 +6,12 @@ user draws its allowance from it, and a unit is reserved before each call is dis
 concurrent requests at the limit never overspend it. What each alignment spent is added to the
 profiles database when it ends, so a restart keeps the day's count.
 
-Tokens are known only after a call returns, so the token limit refuses new requests once the
-day's tokens reach it; the request that crosses it is finished.
+Tokens are known only after a call returns, so each request holds the most it can spend before it
+is sent (its calls times its max_tokens, plus its prompt's length; TOKEN_HOLD_* in hia._defaults)
+and gives back the rest when its spend is recorded: requests in flight together never hold more
+than the limit. The estimate of a prompt's tokens can be short by a few, so the day can end over
+the limit by that much on the last request; a passthrough request with no max_tokens holds
+TOKEN_HOLD_DEFAULT_ANSWER.
 
 One process enforces the call limit exactly. Several processes sharing one profiles file each
 start from the spend recorded when they first serve the user that day, so together they may
@@ -54,6 +58,7 @@ class DailyLimits:
         self.store = store
         self.clock = clock
         self._budgets: dict[tuple[str, str, int], Budget] = {}
+        self._held: dict[tuple[str, str], int] = {}  # tokens set aside by requests in flight, per user and day
         self._lock = threading.Lock()
 
     def budget_for(self, profile: Profile) -> Budget | None:
@@ -81,6 +86,27 @@ class DailyLimits:
         if budget.remaining < 1:
             raise self.exceeded(profile)
         return budget
+
+    def hold_tokens(self, profile: Profile, tokens: int) -> Callable[[], None]:
+        """Set aside `tokens` of the user's day for a request about to be sent (the most it can
+        spend), or raise SpendLimitExceeded when they do not fit; returns the release, called once
+        the request's real spend is recorded."""
+        limit = profile.daily_tokens
+        if limit is None or tokens <= 0:
+            return lambda: None
+        key = (profile.user, utc_day(self.clock()))
+        with self._lock:
+            held = self._held.get(key, 0)
+            if self.store.spent(profile.user, key[1]).tokens + held + tokens > limit:
+                raise self.exceeded(profile, f"its {limit} tokens ({held} held by requests in flight, {tokens} more "
+                                             "asked for by this one)")
+            self._held[key] = held + tokens
+
+        def release() -> None:
+            with self._lock:
+                self._held[key] = self._held.get(key, 0) - tokens
+
+        return release
 
     def record(self, user: str, calls: int, tokens: int) -> None:
         """Add what one alignment spent to the user's day."""
@@ -116,12 +142,14 @@ class UserSpend:
 
     @staticmethod
     @contextmanager
-    def alignment(spend: "UserSpend | None") -> Iterator[Callable[[T], T]]:
+    def alignment(spend: "UserSpend | None", tokens: int = 0) -> Iterator[Callable[[T], T]]:
         """Records what an alignment spent, whether it returned or failed with its paid work
-        attached; a day used up by concurrent requests is reported as SpendLimitExceeded."""
+        attached; a day used up by concurrent requests is reported as SpendLimitExceeded. With a
+        token limit, `tokens` (the most the alignment can spend) are held from the day until then."""
         if spend is None:
             yield lambda result: result
             return
+        release = spend.limits.hold_tokens(spend.profile, tokens)
 
         def paid(result: T) -> T:
             spend._record(getattr(result, "usage", None))
@@ -135,17 +163,26 @@ class UserSpend:
             if isinstance(exc, BudgetExhausted) and spend.budget is not None and spend.budget.remaining < 1:
                 raise spend.limits.exceeded(spend.profile) from exc
             raise
+        finally:
+            release()
 
     @staticmethod
     @contextmanager
-    def passthrough(spend: "UserSpend | None") -> Iterator[Callable[[T], T]]:
-        """One call passed to the upstream unchanged: it takes a unit of the user's day too."""
+    def passthrough(spend: "UserSpend | None", tokens: int = 0) -> Iterator[Callable[[T], T]]:
+        """One call passed to the upstream unchanged: it takes a unit of the user's day too, and
+        holds `tokens` of it as an alignment does."""
         if spend is None:
             yield lambda reply: reply
             return
         reservation = spend.budget.try_reserve() if spend.budget is not None else None
         if spend.budget is not None and reservation is None:
             raise spend.limits.exceeded(spend.profile)
+        try:
+            release = spend.limits.hold_tokens(spend.profile, tokens)
+        except SpendLimitExceeded:
+            if reservation is not None:
+                reservation.release()
+            raise
 
         def paid(reply: T) -> T:
             if reservation is not None:
@@ -157,6 +194,7 @@ class UserSpend:
         try:
             yield paid
         finally:
+            release()
             if reservation is not None:
                 reservation.release()  # no-op once committed
 

@@ -106,7 +106,8 @@ class _Wrapper:
             raise InputError("stream=True with a goal is not supported by the wrapper; `hia serve` streams "
                              "the chosen answer, or leave stream off")
         aligner = self.pipeline.async_aligner(policy, reference=self.reference, options=self.options)
-        with UserSpend.alignment(spend) as paid:
+        calls = alignment.budget or aligner.options.budget
+        with UserSpend.alignment(spend, tokens=request.token_ceiling(calls)) as paid:
             result = paid(await aligner.align(
                 alignment.prompt, alignment.goal, method=alignment.method, objective=alignment.objective,
                 messages=alignment.context, **UserSpend.budget_of(spend, alignment.budget)))
@@ -181,7 +182,7 @@ class AlignedClient(_Wrapper):
         """The answer to a parsed request: aligned, or the wrapped client's own."""
         spend = self.user_spend(request)
         if request.alignment is None:
-            with UserSpend.passthrough(spend) as paid:
+            with UserSpend.passthrough(spend, tokens=request.token_ceiling(1)) as paid:
                 if self.rate_limiter is not None:
                     self.loop.run(self.rate_limiter.wait())
                 return paid(self.without_secrets(self.wrapped.chat.completions.create(**request.upstream)))
@@ -194,7 +195,7 @@ class AlignedClient(_Wrapper):
     def respond(self, request: ResponsesRequest) -> Response:
         """The answer to a parsed Responses request: aligned, or the upstream's own."""
         if request.alignment is None:
-            with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
+            with UserSpend.passthrough(self.user_spend(request.chat), tokens=request.chat.token_ceiling(1)) as paid:
                 if self.rate_limiter is not None:
                     self.loop.run(self.rate_limiter.wait())
                 return paid(self.without_secrets(self.wrapped.responses.create(**request.upstream)))
@@ -224,7 +225,7 @@ class AsyncAlignedClient(_Wrapper):
     async def respond(self, request: ResponsesRequest) -> Response:
         """The answer to a parsed Responses request: aligned, or the upstream's own."""
         if request.alignment is None:
-            with UserSpend.passthrough(self.user_spend(request.chat)) as paid:
+            with UserSpend.passthrough(self.user_spend(request.chat), tokens=request.chat.token_ceiling(1)) as paid:
                 if self.pace is not None:
                     await self.pace.wait()
                 return paid(self.without_secrets(await self.sender.responses.create(**request.upstream)))
@@ -234,7 +235,7 @@ class AsyncAlignedClient(_Wrapper):
         """The answer to a parsed request: aligned, or the wrapped client's own."""
         spend = self.user_spend(request)
         if request.alignment is None:
-            with UserSpend.passthrough(spend) as paid:
+            with UserSpend.passthrough(spend, tokens=request.token_ceiling(1)) as paid:
                 if self.pace is not None:
                     await self.pace.wait()
                 return paid(self.without_secrets(await self.sender.chat.completions.create(**request.upstream)))
