@@ -35,6 +35,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=float, help="requests per second to the upstream, aligned and passed through")
     p.add_argument("--metrics-public", action="store_true",
                    help="serve GET /metrics without the bearer token (for a Prometheus scraper inside your network)")
+    p.add_argument("--trace-max-mb", type=float, default=D.TRACE_MAX_BYTES / 2**20,
+                   help="rotate the trace file past this many MiB (default: %(default)g), keeping --trace-backups")
+    p.add_argument("--trace-backups", type=int, default=D.TRACE_BACKUPS)
+    p.add_argument("--trace-no-texts", action="store_true", help="leave candidates' prompts and answers out of the trace")
     p.add_argument("--request-timeout", type=float, default=D.SERVE_REQUEST_TIMEOUT_S,
                    help="seconds an aligned request may take before it gets 504 (default: %(default)s)")
     return p
@@ -46,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hia.build import build
     from hia.serving import ProxyServer
     from hia.serving.profiles import ProfileStore
+    from hia.serving.trace import TraceOptions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     token = os.environ.get(args.token_env) or None
@@ -55,7 +60,9 @@ def _serve(args: argparse.Namespace) -> int:
                             host=args.host, port=args.port, token=token, profiles=profiles, pipeline=pipeline,
                             max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout,
                             trace=args.trace, redis_url=args.redis, rate_limit=args.rate_limit,
-                            metrics_public=args.metrics_public)
+                            metrics_public=args.metrics_public,
+                            trace_options=TraceOptions(max_bytes=int(args.trace_max_mb * 2**20), backups=args.trace_backups,
+                                                       texts=not args.trace_no_texts))
         proxy.listen()
         print(f"hia serving {eps.policy.model} at {proxy.base_url}"
               + (" (bearer token required)" if token else ""), file=sys.stderr)

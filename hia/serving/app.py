@@ -74,7 +74,7 @@ class ProxyConfig:
     request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S
     ready_timeout_s: float = D.SERVE_READY_TIMEOUT_S
     stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S
-    trace: Any = None  # a hia.storage.jsonl.JsonlWriter: one JSON line per aligned request, for `hia export-pairs`
+    trace: Any = None  # a hia.serving.trace.TraceWriter: one JSON line per aligned request, for `hia export-pairs`
     metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
     metrics_public: bool = False  # GET /metrics without the bearer token (for a scraper inside the network)
 

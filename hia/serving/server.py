@@ -22,8 +22,8 @@ from hia.rewards.policy_memory import policy_key
 from hia.serving.app import ProxyApp, ProxyConfig
 from hia.serving.profiles import ProfileStore
 from hia.serving.shared_spend import RedisDailyLimits
+from hia.serving.trace import TraceOptions, TraceWriter
 from hia.serving.wrapper import AsyncAlignedClient, wrap
-from hia.storage.jsonl import JsonlWriter
 from hia.storage.redis_store import RedisStore
 
 log = logging.getLogger("hia.serving")
@@ -62,7 +62,7 @@ class ProxyServer:
                  request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S,
                  stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S, trace: str | Path | None = None,
                  redis_url: str | None = None, rate_limit: float | None = None, metrics_public: bool = False,
-                 **wrap_options: Any) -> None:
+                 trace_options: TraceOptions = TraceOptions(), **wrap_options: Any) -> None:
         if host not in LOOPBACK and not token:
             raise InputError(f"refusing to bind {host}: serving beyond this machine needs a bearer token "
                              "(set HIA_SERVE_TOKEN, or pass token=...)")
@@ -94,7 +94,7 @@ class ProxyServer:
         self.config = ProxyConfig(client=self.client, model=model, token=token, secrets=[api_key, token],
                                   max_body_bytes=int(max_body_bytes), request_timeout_s=float(request_timeout_s),
                                   stream_keepalive_s=float(stream_keepalive_s), metrics_public=metrics_public,
-                                  trace=JsonlWriter(Path(trace)) if trace is not None else None)
+                                  trace=TraceWriter(Path(trace), trace_options) if trace is not None else None)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None

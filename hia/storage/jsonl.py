@@ -100,7 +100,11 @@ class JsonlWriter:
         self._lock = threading.Lock()
 
     def write(self, record: dict) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        self.write_line(json.dumps(record, ensure_ascii=False))
+
+    def write_line(self, line: str) -> None:
+        """One record already written as JSON (without the newline)."""
+        line += "\n"
         with self._lock:
             self._file.write(line)
             self._file.flush()
