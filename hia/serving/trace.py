@@ -50,7 +50,8 @@ def without_texts(record: dict[str, Any], keep_chosen: bool = True) -> dict[str,
             candidate["evaluation"] = {k: v for k, v in evaluation.items() if k != "response"}
         candidates.append(candidate)
     result["candidates"] = candidates
-    result.pop("prompt", None)
+    for key in ("prompt", "chosen_prompt", "messages"):
+        result.pop(key, None)
     return {**record, "result": result}
 
 
