@@ -26,8 +26,8 @@ def test_a_3_mb_request_adds_a_bounded_record_and_the_file_rotates(tmp_path):
         assert len(records) == 1 and records[0]["truncated"] is True
         assert trace.stat().st_size <= options.record_max_bytes + 1  # it grew 35 times the request before
         assert records[0]["result"]["method"] == "hia"
-        for i in range(40):
-            ask(proxy, f"Question {i}: " + "why " * 2_000)
+        for i in range(50):  # each record holds its prompt (12 kB) several times: 50 of them pass 2 x 200 kB
+            ask(proxy, f"Question {i}: " + "why " * 3_000)
     sizes = [p.stat().st_size for p in sorted(tmp_path.glob("trace.jsonl*")) if not p.name.endswith(".lock")]
     assert len(sizes) == 3 and all(size <= options.max_bytes for size in sizes)  # the file and two backups
 
