@@ -18,7 +18,7 @@ def ask(proxy: ProxyServer, content: str) -> None:
 
 def test_a_3_mb_request_adds_a_bounded_record_and_the_file_rotates(tmp_path):
     trace = tmp_path / "trace.jsonl"
-    options = TraceOptions(max_bytes=200_000, backups=2, record_max_bytes=20_000)
+    options = TraceOptions(max_bytes=200_000, backups=2, record_max_bytes=100_000)
     with LoopbackServer() as upstream, ProxyServer(upstream_url=upstream.base_url, model="m", trace=trace,
                                                    trace_options=options) as proxy:
         ask(proxy, "Why is the sky blue? " + "very " * 600_000)  # 3 MB, repeated in every rewrite
@@ -26,8 +26,11 @@ def test_a_3_mb_request_adds_a_bounded_record_and_the_file_rotates(tmp_path):
         assert len(records) == 1 and records[0]["truncated"] is True
         assert trace.stat().st_size <= options.record_max_bytes + 1  # it grew 35 times the request before
         assert records[0]["result"]["method"] == "hia"
-        for i in range(50):  # each record holds its prompt (12 kB) several times: 50 of them pass 2 x 200 kB
+        for i in range(300):  # until the file has rotated twice, and a few more
             ask(proxy, f"Question {i}: " + "why " * 3_000)
+            if (tmp_path / "trace.jsonl.2").exists() and i % 10 == 9:
+                break
+        assert (tmp_path / "trace.jsonl.2").exists()
     sizes = [p.stat().st_size for p in sorted(tmp_path.glob("trace.jsonl*")) if not p.name.endswith(".lock")]
     assert len(sizes) == 3 and all(size <= options.max_bytes for size in sizes)  # the file and two backups
 
