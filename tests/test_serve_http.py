@@ -242,3 +242,22 @@ def test_the_proxy_thread_stops(upstream):
     assert not any(t.name == "hia-serve" for t in threading.enumerate())
     with pytest.raises(OSError):
         socket.create_connection((p.host, p.port), timeout=1)
+
+
+def test_headers_that_never_finish_are_timed_out_and_one_client_cannot_hold_every_connection(upstream):
+    with ProxyServer(upstream_url=upstream.base_url, model="m", header_timeout_s=1.0,
+                     max_connections_per_client=4) as p:
+        slow = [socket.create_connection((p.host, p.port), timeout=5) for _ in range(4)]
+        for sock in slow:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        over = socket.create_connection((p.host, p.port), timeout=5)
+        assert over.recv(1) == b""  # a fifth from the same address: closed at once
+        over.close()
+        # each closed by the proxy after the 1 s limit (a socket still open would time out at 5 s and raise)
+        assert all(sock.recv(1) == b"" for sock in slow)
+        for sock in slow:
+            sock.close()
+        time.sleep(0.2)  # the closes reach the proxy: the address has its connections back
+        ok = openai.OpenAI(base_url=p.base_url, api_key="x", max_retries=0).chat.completions.create(
+            model="m", messages=MESSAGES, max_tokens=2)
+        assert ok.choices[0].message.content

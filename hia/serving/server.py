@@ -20,6 +20,7 @@ from hia.models.ratelimit import Pace, RateLimiter
 from hia.models.shared_ratelimit import RedisRateLimiter
 from hia.rewards.policy_memory import policy_key
 from hia.serving.app import ProxyApp, ProxyConfig
+from hia.serving.connections import guarded_protocol
 from hia.serving.profiles import ProfileStore
 from hia.serving.shared_spend import RedisDailyLimits
 from hia.serving.trace import TraceOptions, TraceWriter
@@ -62,7 +63,8 @@ class ProxyServer:
                  request_timeout_s: float = D.SERVE_REQUEST_TIMEOUT_S,
                  stream_keepalive_s: float = D.SERVE_STREAM_KEEPALIVE_S, trace: str | Path | None = None,
                  redis_url: str | None = None, rate_limit: float | None = None, metrics_public: bool = False,
-                 trace_options: TraceOptions = TraceOptions(), **wrap_options: Any) -> None:
+                 trace_options: TraceOptions = TraceOptions(), header_timeout_s: float = D.SERVE_HEADER_TIMEOUT_S,
+                 max_connections_per_client: int = D.SERVE_MAX_CONNECTIONS_PER_CLIENT, **wrap_options: Any) -> None:
         if host not in LOOPBACK and not token:
             raise InputError(f"refusing to bind {host}: serving beyond this machine needs a bearer token "
                              "(set HIA_SERVE_TOKEN, or pass token=...)")
@@ -70,12 +72,15 @@ class ProxyServer:
             raise InputError(f"the bearer token must be at least {D.MIN_TOKEN_CHARS} characters with no spaces; make "
                              "one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         for name, value in (("max_body_bytes", max_body_bytes), ("request_timeout_s", request_timeout_s),
-                            ("upstream_timeout_s", upstream_timeout_s), ("stream_keepalive_s", stream_keepalive_s)):
+                            ("upstream_timeout_s", upstream_timeout_s), ("stream_keepalive_s", stream_keepalive_s),
+                            ("header_timeout_s", header_timeout_s),
+                            ("max_connections_per_client", max_connections_per_client)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InputError(f"{name} must be a positive number, got {value!r}")
         check_url(upstream_url, "--upstream")
         self.model = model
         self.host, self.port = host, port
+        self.header_timeout_s, self.max_connections_per_client = float(header_timeout_s), int(max_connections_per_client)
         # hia's own timeout, not the openai client's default of 600 s
         upstream = openai.AsyncOpenAI(base_url=upstream_url, api_key=api_key or "not-needed", timeout=upstream_timeout_s)
         # With Redis, every replica that names it shares the users' days and the upstream's rate.
@@ -107,7 +112,8 @@ class ProxyServer:
     def _uvicorn(self) -> uvicorn.Server:
         config = uvicorn.Config(ProxyApp(self.config).build(), log_config=None, access_log=False, lifespan="on",
                                 backlog=D.SERVE_BACKLOG, timeout_keep_alive=int(D.SERVE_KEEPALIVE_S),
-                                ws="none", server_header=False)
+                                ws="none", server_header=False,
+                                http=guarded_protocol(self.header_timeout_s, self.max_connections_per_client))
         return uvicorn.Server(config)
 
     def listen(self) -> ProxyServer:
