@@ -75,10 +75,18 @@ def test_calibrate_command_against_a_loopback_endpoint(tmp_path, capsys):
     with LoopbackServer() as server:
         code = main(["calibrate", "--data", str(_helpsteer_file(tmp_path)), "--train-prompts", "2",
                      "--heldout-prompts", "1", "--rewrites", "2", "--policy-calls", "6", "--max-tokens", "8",
-                     "--base-url", server.base_url, "--model", "m", "--optimizer", "template", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
-    printed = capsys.readouterr().out
-    assert "held-out Spearman" in printed and "6 policy calls" in printed and out.exists()
+                     "--base-url", server.base_url, "--model", "m", "--optimizer", "template", "--out", str(out),
+                     "--memory-dir", str(tmp_path / "memory")])
+        assert code == 0, capsys.readouterr().err
+        printed = capsys.readouterr().out
+        assert "held-out Spearman" in printed and "6 policy calls" in printed and out.exists()
+        assert "shipped" in printed  # the shipped heuristic's columns, before and after
+        # what it learned is in the policy's memory, where hia align, batches and the proxy find it
+        from hia.build import Endpoint, Settings, build, build_policy
+
+        with build(Settings(memory_dir=str(tmp_path / "memory"))) as pipeline, \
+                build_policy(Endpoint(server.base_url, "m")) as chat:
+            assert pipeline.heuristic_for(chat).memory.evidence("verbosity") >= 4
 
 
 def test_serve_command_answers_health_then_stops_on_sigterm(tmp_path):

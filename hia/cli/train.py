@@ -70,6 +70,8 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--reference-file", help="attribute model (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="where to save the heuristic (JSON)")
+    p.add_argument("--memory-dir", help="where the shipped heuristic keeps what it learns of each policy "
+                                        "(default: $HIA_MEMORY_DIR, else ~/.cache/hia/policies)")
     add_endpoint_args(p)
     return p
 
@@ -97,21 +99,26 @@ def _calibrate(args: argparse.Namespace) -> int:
     train, heldout = prompts[: args.train_prompts], prompts[args.train_prompts:need]
     with endpoints(args) as eps, build(settings_from(args, eps), policy=eps.policy) as pipeline, \
             build_policy(eps.policy, max_tokens=args.max_tokens) as chat:
+        shipped = pipeline.heuristic_for(chat)  # the policy's memory, as every command shares it
         heuristic, report = asyncio.run(calibrate(
             train, heldout, optimizer=pipeline.optimizer, policy=as_policy_fn(chat), reference=pipeline.reference,
             attributes=pipeline.reference.attributes, rewrites=args.rewrites, policy_calls=args.policy_calls,
-            seed=args.seed))
+            shipped=shipped, seed=args.seed))
+        memory = getattr(shipped, "memory", None)
+        if memory is not None:
+            memory.flush()
     heuristic.save(args.out)
     u = report.usage
     print(f"{report.train_prompts} training prompts ({report.train_evidence} answered rewrites), "
           f"{report.heldout_prompts} held-out prompts ({report.heldout_evidence}); {u.policy_calls} policy calls, "
           f"{u.optimizer_calls} optimizer calls, {report.seconds:.0f} s")
     print("held-out Spearman, predicted vs reference scores of the policy's answers:")
-    print(f"{'attribute':<12} {'zero-shot':>9} {'offline':>8} {'online':>7}")
+    columns = [k for k in ("zero_shot", "offline", "online", "shipped_before", "shipped") if k in report.spearman]
+    print(f"{'attribute':<12} " + " ".join(f"{k.replace('_', '-'):>14}" for k in columns))
     for a in report.attributes:
-        row = [report.spearman[k][a] for k in ("zero_shot", "offline", "online")]
-        print(f"{a:<12} " + " ".join(f"{v:>{w}.3f}" for v, w in zip(row, (9, 8, 7))))
-    print(f"saved to {args.out}")
+        print(f"{a:<12} " + " ".join(f"{report.spearman[k][a]:>14.3f}" for k in columns))
+    print(f"saved to {args.out}; the shipped heuristic's memory of this policy learned the same answers"
+          + (f" ({memory.path})" if memory is not None and memory.path else ""))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Offline calibration of the learned heuristic (`hia calibrate`), and its measured quality.
+"""Offline calibration (`hia calibrate`): the learned heuristic's file, and the shipped heuristic's
+memory of the policy, from the same paid answers; and their measured quality.
 
 For each training prompt: draw a random goal (seeded), ask the optimizer for rewrites toward it,
 spend policy calls on the rewrites, score the answers with the reference model, and keep each
@@ -88,12 +89,33 @@ async def collect_evidence(prompts: Sequence[str], *, optimizer: PromptOptimizer
     return out
 
 
+def teach(heuristic: HeuristicRewardModel, groups: list[list[Evidence]], attributes: Sequence[str]) -> None:
+    """What each group of answers says about the policy, given to `heuristic` as a paid answer's
+    would be during use (online learning and calibration teach the same model)."""
+    for group in groups:
+        heuristic.update_for(group[0].source, [e.prompt for e in group],
+                             np.array([[e.scores[a] for a in attributes] for e in group]), attributes)
+
+
+def predictions(heuristic: HeuristicRewardModel, groups: list[list[Evidence]], attributes: Sequence[str]) -> np.ndarray:
+    rows = [heuristic.predict_for(group[0].source, [e.prompt for e in group], attributes) for group in groups]
+    return np.vstack(rows) if rows else np.zeros((0, len(attributes)))
+
+
 def evaluate(train: list[list[Evidence]], heldout: list[list[Evidence]], attributes: Sequence[str], *,
-             zero_shot: HeuristicRewardModel, learned: LearnedHeuristic) -> dict[str, dict[str, float]]:
-    """Spearman of zero-shot, offline-calibrated and online-updated predictions on held-out rewrites."""
+             zero_shot: HeuristicRewardModel, learned: LearnedHeuristic,
+             shipped: HeuristicRewardModel | None = None) -> dict[str, dict[str, float]]:
+    """Spearman of zero-shot, offline-calibrated and online-updated predictions on held-out rewrites;
+    with `shipped` (the PolicyHeuristic in use), its predictions before and after it is taught
+    the training answers (`shipped_before`, `shipped`)."""
     flat = [e for group in heldout for e in group]
     actual = np.array([[e.scores[a] for a in attributes] for e in flat])
     results = {"zero_shot": zero_shot.predict([e.prompt for e in flat], attributes)}
+    if shipped is not None:
+        results["shipped_before"] = predictions(shipped, heldout, attributes)
+        teach(shipped, train, attributes)
+        results["shipped"] = predictions(shipped, heldout, attributes)
+        teach(shipped, heldout, attributes)  # then all of it is kept, as use would keep it
     for group in train:
         learned.update([e.prompt for e in group], np.array([[e.scores[a] for a in attributes] for e in group]), attributes)
     results["offline"] = learned.predict([e.prompt for e in flat], attributes)
@@ -109,8 +131,11 @@ def evaluate(train: list[list[Evidence]], heldout: list[list[Evidence]], attribu
 async def calibrate(train_prompts: Sequence[str], heldout_prompts: Sequence[str], *, optimizer: PromptOptimizer,
                     policy: PolicyFn, reference: ReferenceRewardModel, attributes: Sequence[str], rewrites: int,
                     policy_calls: int, heuristic: LearnedHeuristic | None = None,
+                    shipped: HeuristicRewardModel | None = None,
                     seed: int = 0) -> tuple[LearnedHeuristic, CalibrationReport]:
-    """Collect evidence, measure, and return the heuristic fitted on all of it."""
+    """Collect evidence, measure, and return the heuristic fitted on all of it. `shipped`, the
+    PolicyHeuristic the pipeline uses for this policy, is taught every answer too: what it learns
+    is kept in the policy's memory, which `hia align`, batches, the wrapper and the proxy share."""
     start = time.perf_counter()
     usage = Usage()
     # Reserve a share of the calls for the held-out prompts so the measurement always happens.
@@ -121,7 +146,8 @@ async def calibrate(train_prompts: Sequence[str], heldout_prompts: Sequence[str]
     train = await collect_evidence(train_prompts, budget=train_budget, seed=seed, **common)
     heldout = await collect_evidence(heldout_prompts, budget=heldout_budget, seed=seed + 1, **common)
     learned = heuristic or LearnedHeuristic()
-    spearman = evaluate(train, heldout, attributes, zero_shot=ZeroShotHeuristic(learned.embedder), learned=learned)
+    spearman = evaluate(train, heldout, attributes, zero_shot=ZeroShotHeuristic(learned.embedder), learned=learned,
+                        shipped=shipped)
     learned.metadata.update({
         "calibration_prompts": sorted(prompt_id(p) for p in [*train_prompts, *heldout_prompts]),
         "spearman": spearman, "attributes": list(attributes),
