@@ -135,6 +135,7 @@ SERVE_MAX_CONNECTIONS_PER_CLIENT = 256  # open connections one client address ma
 SERVE_KEEPALIVE_S = 5.0  # an idle keep-alive connection is closed after this
 SERVE_READY_TIMEOUT_S = 5.0  # the readiness route's wait for the upstream
 SERVE_STOP_TIMEOUT_S = 30.0  # how long stopping waits for requests in flight
+MAX_TOKENS_PER_CALL = 1_000_000  # a max_tokens beyond this is a mistake, refused before any call
 TOKEN_HOLD_CHARS_PER_TOKEN = 3  # a prompt's tokens are held as its characters over this (English runs about 4)
 TOKEN_HOLD_REWRITE_TOKENS = 64  # more per aligned call: what a rewrite adds to the prompt
 TOKEN_HOLD_DEFAULT_ANSWER = 1024  # the answer tokens a passthrough request without max_tokens holds

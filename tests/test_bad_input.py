@@ -230,6 +230,13 @@ def test_empty_or_binary_data_file(content, tmp_path):
     ({"messages": [{"role": "user", "content": "Why?"}], "tools": [{"type": "function"}]}, "tools cannot be honoured"),
     ({"messages": [{"role": "user", "content": "Why?"}], "response_format": {"type": "json_object"}},
      "response_format cannot be honoured"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "functions": [{"name": "f"}]}, "functions cannot be honoured"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "function_call": "auto"}, "function_call cannot be honoured"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "top_p": 7}, "top_p must be a number from 0 to 1"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "temperature": "hot"}, "temperature must be a number"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "max_tokens": 10**12}, "max_tokens must be a whole number"),
+    ({"messages": [{"role": "user", "content": "Why?"}], "max_completion_tokens": -3},
+     "max_completion_tokens must be a whole number"),
 ])
 def test_request_options_the_wrapper_cannot_honour(kwargs, message):
     from hia.serving.protocol import ChatRequest
@@ -238,12 +245,46 @@ def test_request_options_the_wrapper_cannot_honour(kwargs, message):
         ChatRequest.parse({"model": "m", "extra_body": {"goal": "verbosity=1"}, **kwargs})
 
 
-@pytest.mark.parametrize("token", ["x", "short-token", "a token with spaces in it"])
+@pytest.mark.parametrize("token", ["x", "short-token", "a token with spaces in it", "jeton-très-secret-1234"])
 def test_weak_serve_token(token):
     from hia.serving import ProxyServer
 
-    with pytest.raises(InputError, match="at least 16 characters with no spaces"):
+    with pytest.raises(InputError, match="at least 16 printable ASCII characters with no spaces"):
         ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", token=token)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"budget": 2}, "budget given without a goal"),
+    ({"method": "hia", "objective": "max_error"}, "method, objective given without a goal"),
+    ({"goal": " "}, "the goal is empty"),
+    ({"goal": {"verbosity": True}}, "target for 'verbosity' must be a number"),
+])
+def test_alignment_fields_that_align_nothing_are_refused_not_passed_through(kwargs, message):
+    from hia.serving.protocol import ChatRequest
+
+    with pytest.raises(InputError if "goal" not in kwargs or kwargs["goal"] == " " else GoalError, match=message):
+        ChatRequest.parse({"model": "m", "messages": [{"role": "user", "content": "Why?"}], "extra_body": kwargs})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"base_url": "ftp://example.com/v1"}, "not an http\\(s\\) URL"),
+    ({"base_url": "http://127.0.0.1:99999/v1"}, "valid port"),
+    ({"timeout": 0}, "timeout must be a positive number"),
+    ({"max_retries": -1}, "max_retries must be a whole number of at least 0"),
+])
+def test_chat_policy_checks_its_endpoint_at_the_door(kwargs, message):
+    from hia import ChatPolicy
+
+    with pytest.raises(InputError, match=message):
+        ChatPolicy("m", **kwargs)
+
+
+@pytest.mark.parametrize("port", [70000, -1, True])
+def test_a_port_out_of_range_is_refused(port):
+    from hia.serving import ProxyServer
+
+    with pytest.raises(InputError, match="port must be a whole number from 0 to 65535"):
+        ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", port=port)
 
 
 def test_port_already_in_use():

@@ -261,3 +261,28 @@ def test_headers_that_never_finish_are_timed_out_and_one_client_cannot_hold_ever
         ok = openai.OpenAI(base_url=p.base_url, api_key="x", max_retries=0).chat.completions.create(
             model="m", messages=MESSAGES, max_tokens=2)
         assert ok.choices[0].message.content
+
+
+def test_unknown_routes_need_the_token_slashes_do_not_redirect_and_bad_stream_options_are_a_400(upstream):
+    with ProxyServer(upstream_url=upstream.base_url, model="m", token=TOKEN) as p:
+        root = p.base_url.removesuffix("/v1")
+        for path, token, status in (("/v1/secret-route", None, 401), ("/v1/secret-route", TOKEN, 404),
+                                    ("/health/", TOKEN, 404)):
+            request = urllib.request.Request(root + path, headers={"Authorization": f"Bearer {token}"} if token else {})
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(request)
+            assert info.value.code == status, path
+            assert info.value.headers["X-Request-ID"] and error_of_raw(info.value)["code"]
+        body = json.dumps({"messages": MESSAGES, "stream": True, "stream_options": "x"}).encode()
+        request = urllib.request.Request(p.base_url + "/chat/completions", data=body, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request)
+        assert info.value.code == 400 and "stream_options must be an object" in error_of_raw(info.value)["message"]
+    assert upstream.requests == []
+
+
+def error_of_raw(error: urllib.error.HTTPError) -> dict:
+    payload = json.loads(error.read())["error"]
+    assert set(payload) == {"message", "type", "param", "code"}
+    return payload

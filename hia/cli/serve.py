@@ -53,6 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
     from hia.serving.trace import TraceOptions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):  # their INFO lines print URLs, credentials included
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     token = os.environ.get(args.token_env) or None
     with ProfileStore(args.profiles) as profiles, endpoints(args) as eps, \
             build(settings_from(args, eps), policy=eps.policy) as pipeline:

@@ -12,6 +12,8 @@ from hia.errors import GoalError
 
 
 def _finite(value: object, what: str) -> float:
+    if isinstance(value, bool):  # True would count as 1
+        raise GoalError(f"{what} must be a number, got {value!r}")
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import itertools
 import json
+import math
 import re
 import time
 import weakref
@@ -76,9 +77,13 @@ def check_url(url: str | None, option: str = "--base-url") -> None:
     if url is None:
         return
     parts = urlsplit(str(url))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"{option} {public_url(str(url))!r} is not an http(s) URL; give one like "
-                         "http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
+    try:
+        port = parts.port  # a port past 65535 raises here
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise InputError(f"{option} {public_url(str(url)) if port != -1 else str(parts.hostname)!r} is not an http(s) "
+                         "URL with a valid port; give one like http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
 
 
 def _retry_after_seconds(exc: BaseException) -> float | None:
@@ -151,6 +156,11 @@ class _EndpointBase:
         retry_max_wait: float = D.RETRY_MAX_WAIT_S,
         rate_limiter: Pace | None = None,
     ) -> None:
+        check_url(base_url, "base_url")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+            raise InputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InputError(f"max_retries must be a whole number of at least 0, got {max_retries!r}")
         self.model = model
         self.rate_limiter = rate_limiter  # awaited for every attempt, retries included
         self.base_url = base_url

@@ -50,7 +50,8 @@ HEADER_FIELDS = {"x-hia-goal": "goal", "x-hia-budget": "budget", "x-hia-method":
 OPENAI_FIELDS = frozenset({
     "model", "messages", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p", "max_tokens",
     "max_completion_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "logit_bias", "n",
-    "response_format", "tools", "tool_choice", "logprobs", "top_logprobs", "verbosity", "reasoning_effort"})
+    "response_format", "tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs", "verbosity",
+    "reasoning_effort"})
 # The same for a Responses request.
 RESPONSES_FIELDS = frozenset({
     "model", "input", "instructions", "user", "goal", "budget", "method", "objective", "hia", "temperature", "top_p",
@@ -165,8 +166,10 @@ class ProxyApp:
                   Route("/ready", self._guard(self.ready)), Route("/v1/models", self._guard(self.models)),
                   Route("/v1/chat/completions", self._guard(self.chat), methods=["POST"]),
                   Route("/v1/responses", self._guard(self.responses), methods=["POST"])]
-        return Starlette(routes=routes, lifespan=self._lifespan,
-                         exception_handlers={HTTPException: self._http_exception})  # type: ignore[dict-item]
+        app = Starlette(routes=routes, lifespan=self._lifespan,
+                        exception_handlers={HTTPException: self._http_exception})  # type: ignore[dict-item]
+        app.router.redirect_slashes = False  # /health/ is a 404, not a redirect to /health
+        return app
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -206,6 +209,10 @@ class ProxyApp:
         return endpoint
 
     async def _http_exception(self, request: Request, exc: HTTPException) -> Response:
+        if not self.config.authorised(request.headers.get("authorization")):  # which routes exist is not public
+            return error_response(ProxyError(401, "authentication_error", "missing or wrong bearer token",
+                                             code="invalid_api_key"), self.config.secrets,
+                                  headers={"X-Request-ID": request_id_of(request), **CLOSE})
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         message = f"no route {request.method} {request.url.path}"
         return error_response(ProxyError(exc.status_code, kind, message, code="not_found" if exc.status_code == 404
@@ -279,12 +286,15 @@ class ProxyApp:
         # than an error inside a stream already begun.
         chat = config.client.parse(create_kwargs(body, lower_headers(request), config.model))
         spend = config.client.user_spend(chat)  # a user past its daily limit gets 429 now, even on a stream
+        stream_options = body.get("stream_options") or {}
+        if not isinstance(stream_options, dict):
+            raise InputError('stream_options must be an object such as {"include_usage": true}')
         if body.get("stream"):
             async def as_dict() -> dict:
                 return (await self._answer(request, chat, config.client.complete(chat), spend)).model_dump(exclude_none=True)
 
             return self._stream(stream_completion(
-                as_dict(), model=config.model, include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+                as_dict(), model=config.model, include_usage=bool(stream_options.get("include_usage")),
                 error_body=self._error_body, keepalive_s=config.stream_keepalive_s))
         completion = await self._answer(request, chat, config.client.complete(chat), spend)
         return JSONResponse(completion.model_dump(exclude_none=True), headers=usage_headers(completion))

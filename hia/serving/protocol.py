@@ -108,11 +108,16 @@ class ChatRequest:
         if knob is not None and "goal" not in found:
             found["goal"] = f"verbosity={knobs.verbosity_levels[knob]:g}"
         check_messages(rest.get("messages"))
-        seed = rest.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise InputError(f"seed must be a whole number, got {seed!r}")
-        if found.get("goal") in (None, ""):
+        check_sampling(rest)
+        if found.get("goal") is None:
+            named = [k for k in ("budget", "method", "objective") if found.get(k) is not None]
+            if named:
+                raise InputError(f"{', '.join(named)} given without a goal: nothing would be aligned; add a goal "
+                                 "(goal=verbosity=1, X-HIA-Goal, or the user's profile), or leave them out")
             return cls(rest, None)
+        if isinstance(found["goal"], str) and not found["goal"].strip():
+            raise InputError("the goal is empty; give one such as 'verbosity=1', or leave it out to pass the request "
+                             "through unchanged")
         return cls(rest, alignment_of(found, rest))
 
 
@@ -136,6 +141,32 @@ def take_hia_fields(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
             if key in source:
                 found[key] = source.pop(key)
     return rest, extra, found
+
+
+# (low, high) of each sampling parameter the OpenAI API documents; None: no bound that side
+SAMPLING_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0),
+                   "frequency_penalty": (-2.0, 2.0)}
+TOKEN_CAPS = ("max_tokens", "max_completion_tokens")
+
+
+def check_sampling(kwargs: Mapping[str, Any]) -> None:
+    """Refuse sampling parameters no upstream would take, before any call: a number out of its
+    documented range, a token cap that is not a whole number from 1 to MAX_TOKENS_PER_CALL, a
+    seed that is not a whole number."""
+    for name, (low, high) in SAMPLING_RANGES.items():
+        value = kwargs.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise InputError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    for name in TOKEN_CAPS:
+        value = kwargs.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= D.MAX_TOKENS_PER_CALL):
+            raise InputError(f"{name} must be a whole number from 1 to {D.MAX_TOKENS_PER_CALL}, got {value!r}")
+    seed = kwargs.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InputError(f"seed must be a whole number, got {seed!r}")
 
 
 def check_messages(messages: object) -> None:

@@ -68,9 +68,13 @@ class ProxyServer:
         if host not in LOOPBACK and not token:
             raise InputError(f"refusing to bind {host}: serving beyond this machine needs a bearer token "
                              "(set HIA_SERVE_TOKEN, or pass token=...)")
-        if token is not None and (len(token) < D.MIN_TOKEN_CHARS or any(ch.isspace() for ch in token)):
-            raise InputError(f"the bearer token must be at least {D.MIN_TOKEN_CHARS} characters with no spaces; make "
-                             "one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if token is not None and (len(token) < D.MIN_TOKEN_CHARS or not token.isascii() or not token.isprintable()
+                                  or any(ch.isspace() for ch in token)):
+            # an HTTP header carries ASCII only: a token with other characters could never be sent
+            raise InputError(f"the bearer token must be at least {D.MIN_TOKEN_CHARS} printable ASCII characters with no "
+                             "spaces; make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InputError(f"the port must be a whole number from 0 to 65535 (0 picks a free one), got {port!r}")
         for name, value in (("max_body_bytes", max_body_bytes), ("request_timeout_s", request_timeout_s),
                             ("upstream_timeout_s", upstream_timeout_s), ("stream_keepalive_s", stream_keepalive_s),
                             ("header_timeout_s", header_timeout_s),
