@@ -350,3 +350,18 @@ def test_an_int_shared_budget_is_refused_not_made_a_per_item_budget(tmp_path):
     with pytest.raises(InputError, match=r"shared_budget is one hia.Budget"):
         asyncio.run(align_many(make(policy), items, output=tmp_path / "out.jsonl", shared_budget=4, progress=False))
     assert calls == [] and not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("item, message", [
+    ({"id": 1, "goal": "verbosity=1"}, "batch item 0 \\(id 1\\) has no prompt"),
+    ({"id": 1, "prompt": "Hi?"}, "has no goal"),
+    ("hello", "batch item 0 is str"),
+    (None, "batch item 0 is NoneType"),
+    ({"prompt": 5, "goal": "verbosity=1"}, "'prompt' must be text"),
+])
+def test_batch_items_that_are_not_items_are_refused_by_position(item, message, tmp_path):
+    aligner = AsyncAligner(lambda p: "x", LengthReference(), optimizer=TemplateOptimizer(), heuristic=KeywordHeuristic(),
+                           embedder=HashEmbedder())
+    with pytest.raises(InputError, match=message):
+        asyncio.run(align_many(aligner, [item], output=tmp_path / "o.jsonl", progress=False))
+    assert not (tmp_path / "o.jsonl").exists() or not (tmp_path / "o.jsonl").read_text()

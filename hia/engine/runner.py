@@ -27,6 +27,15 @@ def items_of(items: Iterable[Item | Mapping[str, Any]]) -> list[Item]:
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, Item):
+            if not isinstance(item, Mapping):
+                raise InputError(f"batch item {i} is {type(item).__name__} {item!r:.60}; each item is an object "
+                                 "(or hia.Item) with a 'prompt' and a 'goal'")
+            missing = [k for k in ("prompt", "goal") if not item.get(k)]
+            if missing:
+                raise InputError(f"batch item {i} (id {item.get('id', i)!r}) has no {' and no '.join(missing)}; "
+                                 "each item needs a 'prompt' (the user's text) and a 'goal' ('verbosity=1')")
+            if not isinstance(item["prompt"], str):
+                raise InputError(f"batch item {i}: 'prompt' must be text, got {type(item['prompt']).__name__}")
             item = Item(id=str(item.get("id", i)), prompt=item["prompt"], goal=item["goal"],
                         budget=item.get("budget"), method=item.get("method"))
         out.append(item)
