@@ -53,8 +53,11 @@ def test_goal_from_header_and_from_profile(proxy, upstream):
                               extra_headers={"X-HIA-Goal": "verbosity=2", "X-HIA-Budget": "2", "X-HIA-Method": "best_of_n"})
     assert len(upstream.requests) == 2
     proxy.client.profiles.set("ana", "verbosity=0", budget=1, method="best_of_n")
-    c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4, user="ana")
+    raw = c.chat.completions.with_raw_response.create(model="m", messages=MESSAGES, max_tokens=4, user="ana")
     assert len(upstream.requests) == 3
+    # aligned to the profile's goal, not passed through (which would also be one upstream call)
+    assert raw.headers["X-HIA-Goal"] == "verbosity=0" and raw.headers["X-HIA-Method"] == "best_of_n"
+    assert "verbosity" in upstream.requests[-1]["messages"][-1]["content"]  # the goal was stated to the policy
 
 
 def test_without_goal_it_passes_through(proxy, upstream):
@@ -62,14 +65,19 @@ def test_without_goal_it_passes_through(proxy, upstream):
     assert len(upstream.requests) == 1 and len(reply.choices[0].message.content.split()) == 5
 
 
-def test_stream_true_streams_the_chosen_answer(proxy, upstream):
-    stream = client(proxy).chat.completions.create(model="m", messages=MESSAGES, max_tokens=20, stream=True,
+def test_stream_true_streams_the_chosen_answer(upstream, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    with ProxyServer(upstream_url=upstream.base_url, model="m", trace=trace) as p:
+        stream = client(p).chat.completions.create(model="m", messages=MESSAGES, max_tokens=20, stream=True,
                                                    stream_options={"include_usage": True},
                                                    extra_body={"goal": "verbosity=1", "budget": 2})
-    chunks = list(stream)
+        chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert len(text.split()) == 20 and len([c for c in chunks if c.choices]) > 3
     assert chunks[-1].usage.completion_tokens == 20 * len(upstream.requests)  # every internal call counted
+    chosen = json.loads(trace.read_text())["result"]["response"]
+    answers = {r["seed"] for r in upstream.requests}
+    assert text == chosen and len(answers) == 2  # the answer the search chose, of two that differ
 
 
 def test_bad_goal_is_a_400_with_the_reason(proxy):

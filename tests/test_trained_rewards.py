@@ -96,6 +96,9 @@ def test_composite_routes_attributes_and_rejects_unknown_ones():
     composite = CompositeReference({"verbosity": default_reference(), "community": LengthReference()})
     scores = composite.score([QUESTION], [LONG], ["community", "verbosity"])
     assert scores.shape == (1, 2) and scores[0, 0] == 4.0
+    # the verbosity column is the attribute model's own score, not the length reference's 4.0
+    assert scores[0, 1] == pytest.approx(default_reference().score([QUESTION], [LONG], ["verbosity"])[0, 0])
+    assert scores[0, 1] != 4.0
     with pytest.raises(RewardModelError, match="no reference model scores 'coherence'"):
         composite.score([QUESTION], [LONG], ["coherence"])
 
