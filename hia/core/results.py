@@ -25,6 +25,11 @@ class Evaluation:
     completion_tokens: int = 0
     finish_reason: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"response": self.response, "scores": dict(self.scores), "rewards": dict(self.rewards), "seed": self.seed,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "finish_reason": self.finish_reason}
+
 
 @dataclass
 class Candidate:
@@ -57,6 +62,15 @@ class Candidate:
 
     def answer(self, evaluation: "Evaluation") -> None:
         self.status, self.dropped_by, self.evaluation = "evaluated", None, evaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """As dataclasses.asdict makes it, a few times faster (a batch writes one per candidate)."""
+        return {"id": self.id, "prompt": self.prompt, "round": self.round, "source": self.source,
+                "parent_id": self.parent_id, "status": self.status, "dropped_by": self.dropped_by,
+                "reason": self.reason, "similarity": self.similarity,
+                "heuristic_scores": None if self.heuristic_scores is None else dict(self.heuristic_scores),
+                "heuristic_reward": self.heuristic_reward,
+                "evaluation": None if self.evaluation is None else self.evaluation.to_dict()}
 
 
 @dataclass
@@ -112,7 +126,7 @@ class AlignmentResult:
             "chosen_prompt": chosen.prompt if chosen else None,
             "scores": chosen.evaluation.scores if chosen and chosen.evaluation else None,
             "rewards": chosen.evaluation.rewards if chosen and chosen.evaluation else None,
-            "candidates": [asdict(c) for c in self.candidates],
+            "candidates": [c.to_dict() for c in self.candidates],
             "usage": self.usage.to_dict(),
             "errors": [asdict(e) for e in self.errors],
         }
