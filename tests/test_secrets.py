@@ -87,7 +87,7 @@ def test_key_never_reaches_logs_results_caches_or_errors(tmp_path, caplog):
 
 ECHOED_KEYS = ["sk-PLANTED200-abcdefghijklmnop1234",  # the sk- shape
                "f3a9c2e17b5d4086a1e2c3d4b5a69788",  # an Azure-style 32-hex key
-               "Zq8.random_shape~key!7"]  # no shape at all: known only as the value sent
+               "Zq8.random~shape!key_40chars-0123456789x"]  # 40 characters of no shape: known only as the value sent
 
 
 @pytest.mark.parametrize("key", ECHOED_KEYS)

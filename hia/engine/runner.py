@@ -24,6 +24,9 @@ class Item:
 
 
 def items_of(items: Iterable[Item | Mapping[str, Any]]) -> list[Item]:
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise InputError(f"items must be a list (or any iterable) of items, got {type(items).__name__}; each item is an "
+                         "object with a 'prompt' and a 'goal'")
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, Item):
