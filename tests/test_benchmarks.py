@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -115,6 +117,7 @@ def test_overhead_quick_writes_the_documented_summary(tmp_path):
 SHARED = ROOT / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"
 
 
+@pytest.mark.integration  # the embedded llama.cpp servers
 def test_helpsteer_quick_runs_every_method_under_both_references(tmp_path):
     import pytest
 
@@ -148,6 +151,7 @@ def test_helpsteer_quick_runs_every_method_under_both_references(tmp_path):
 SHARED_SE = ROOT / ".." / "shared" / "data" / "stackexchange" / "se_preferences_3dprinting_sample500.jsonl"
 
 
+@pytest.mark.integration  # the embedded llama.cpp servers
 def test_compred_quick_combines_community_and_measured_goals(tmp_path):
     import pytest
 
@@ -217,6 +221,7 @@ def test_any_helpsteer2_file_gives_items(tmp_path):
     assert {tuple(item.goals["trained"].targets.values()) for item in items} <= {(1.0,), (2.0,), (0.0,), (1.0, 0.0), (2.0, 2.0)}
 
 
+@pytest.mark.integration  # the embedded llama.cpp servers
 def test_dataset_budget_compares_both_allocations_at_the_same_total(tmp_path):
     import pytest
 

@@ -40,6 +40,7 @@ def test_an_unknown_embedded_policy_names_the_choices():
         local.LocalModels("template", "huge")
 
 
+@pytest.mark.integration  # starts a real llama.cpp server process
 def test_a_server_that_cannot_load_its_model_reports_its_log(tmp_path):
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"GGUF" + b"\0" * 64)
