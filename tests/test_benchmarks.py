@@ -112,6 +112,13 @@ def test_overhead_quick_writes_the_documented_summary(tmp_path):
     assert all(r["failed"] == 0 for r in summary["throughput_runs"] + ray_runs)
     assert all(0 < r["throughput_fraction"] <= 1.05 and r["start_s"] > 0 for r in ray_runs)
     assert "engine overhead" in run.stdout and "throughput" in run.stdout
+    # beside the bare openai client, same calls, same concurrency, in the same run
+    assert set(summary["throughput_vs_bare"]) == {"1", "8"}
+    assert all(set(v) == {"hia", "best_of_n"} and all(0 < x < 2 for x in v.values())
+               for v in summary["throughput_vs_bare"].values())
+    assert {(r["method"], r["concurrency"]) for r in summary["bare_runs"]} == {
+        (m, c) for m in ("hia", "best_of_n") for c in (1, 8)}
+    assert "against the bare openai client" in run.stdout
 
 
 SHARED = ROOT / ".." / "shared" / "data" / "helpsteer" / "helpsteer_v1_sample500.jsonl"
