@@ -191,9 +191,11 @@ def test_an_item_whose_workers_keep_dying_is_recorded_as_worker_lost(cluster, tm
                 killer.join()
     [record] = records_of(out)
     assert record["status"] == "error" and record["error"]["type"] == "WorkerLost"
-    assert len(kills) >= 2  # a dispatch may also die with a worker that was still restarting
+    # Each of the item's dispatches either sent its call (and its worker was killed) or died with a
+    # worker that was still restarting, which on a loaded machine can be every one after the first.
+    assert len(kills) >= 1
     # Every call that was sent may be billed: each counts as spent, whatever became of its worker.
-    assert 2 <= len(upstream.requests) <= shared.used <= 3 and shared.reserved == 0
+    assert 1 <= len(upstream.requests) <= shared.used <= 3 and shared.reserved == 0
 
 
 def test_bad_engine_options_are_refused_before_any_call(tmp_path, monkeypatch):
