@@ -16,7 +16,8 @@ embedding model on this machine's CPU.
     optimizer (the second loopback server) too: its rewrites are new texts, which the filters
     must embed.
 (b) throughput_fraction: `align_many` at each concurrency, per method, on the in-process engine
-    (with the LLM optimizer, as in (a)'s last row); items per second divided by the ideal the
+    (best-of-N and HIA with the default pipeline's template optimizer, and HIA with the LLM
+    optimizer, `hia_llm`); items per second divided by the ideal the
     latency allows (concurrency / (round trips per item x latency)). throughput_vs_bare: the
     same, divided by what the bare openai.AsyncOpenAI client reaches in the same run, sending the
     same calls at the same concurrency the way the method sends them (an item's calls at once for
@@ -47,6 +48,10 @@ from hia.build import Endpoint, Settings, build, build_policy
 from hia.models.embeddings import shared_embedder
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The throughput runs: (search, optimizer, round trips per item one after another). Best-of-N is
+# one round of parallel policy calls; HIA-greedy at budget 2 is two policy calls in turn, and with
+# the LLM optimizer two rounds of (optimizer call, then policy call).
+RUNS = {"best_of_n": ("best_of_n", "template", 1), "hia": ("hia", "template", 2), "hia_llm": ("hia", "llm", 4)}
 MIN_RUN_S = 5.0  # each throughput run lasts at least this long at the ideal rate, so that it is stable
 
 
@@ -94,8 +99,9 @@ async def overhead(engine: AsyncAligner, method: str, items: int, budget: int, o
             "first_overhead_s": round(first_wall - first_waiting, 3)}
 
 
-async def throughput(engine: AsyncAligner, method: str, concurrency: int, items: int, budget: int,
+async def throughput(engine: AsyncAligner, run: str, concurrency: int, items: int, budget: int,
                      latency: float, round_trips: int, out: Path, ray: RayOptions | None = None) -> dict:
+    method = RUNS[run][0]
     out.unlink(missing_ok=True)
     batch = [{"id": i, "prompt": f"How do I learn topic number {i} well?", "goal": "verbosity=1,complexity=2",
               "method": method} for i in range(items)]
@@ -108,7 +114,7 @@ async def throughput(engine: AsyncAligner, method: str, concurrency: int, items:
     seconds = time.perf_counter() - start - report.start_seconds
     ideal = concurrency / (round_trips * latency)
     measured = items / seconds
-    return {"method": method, "engine": engine_name, "concurrency": concurrency, "items": items,
+    return {"method": run, "search": method, "engine": engine_name, "concurrency": concurrency, "items": items,
             "failed": report.failed,
             "seconds": round(seconds, 3), "start_s": round(report.start_seconds, 3), "items_per_s": round(measured, 2), "ideal_items_per_s": round(ideal, 2),
             "throughput_fraction": round(measured / ideal, 4)}
@@ -126,10 +132,11 @@ def write_profile(profiler: cProfile.Profile, path: Path) -> None:
     print(f"wrote {path}")
 
 
-async def bare(method: str, concurrency: int, items: int, latency: float, round_trips: int, policy_url: str,
+async def bare(run: str, concurrency: int, items: int, latency: float, round_trips: int, policy_url: str,
                optimizer_url: str) -> dict:
     """The same calls at the same concurrency straight through openai.AsyncOpenAI, no hia: an item's
-    two policy calls at once for best-of-N; for HIA, its optimizer and policy calls one after another."""
+    two policy calls at once for best-of-N; for HIA, its calls one after another (with the LLM
+    optimizer, an optimizer call before each policy call)."""
     import openai
 
     clients = {url: openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0) for url in (policy_url, optimizer_url)}
@@ -139,14 +146,16 @@ async def bare(method: str, concurrency: int, items: int, latency: float, round_
         await clients[url].chat.completions.create(model="loopback", messages=messages, max_tokens=64, seed=seed)
 
     gate = asyncio.Semaphore(concurrency)
+    with_optimizer = RUNS[run][1] == "llm"
 
     async def item(i: int) -> None:
         async with gate:
-            if method == "best_of_n":
+            if RUNS[run][0] == "best_of_n":
                 await asyncio.gather(call(policy_url, i), call(policy_url, i + 1))
             else:
                 for step in range(round_trips):
-                    await call(optimizer_url if step % 2 == 0 else policy_url, i + step)
+                    optimizing = with_optimizer and step % 2 == 0
+                    await call(optimizer_url if optimizing else policy_url, i + step)
 
     start = time.perf_counter()
     await asyncio.gather(*(item(i) for i in range(items)))
@@ -154,7 +163,7 @@ async def bare(method: str, concurrency: int, items: int, latency: float, round_
     for client in clients.values():
         await client.close()
     ideal = concurrency / (round_trips * latency)
-    return {"method": method, "engine": "bare openai client", "concurrency": concurrency, "items": items,
+    return {"method": run, "engine": "bare openai client", "concurrency": concurrency, "items": items,
             "seconds": round(seconds, 3), "items_per_s": round(items / seconds, 2), "ideal_items_per_s": round(ideal, 2),
             "throughput_fraction": round(items / seconds / ideal, 4)}
 
@@ -179,27 +188,25 @@ async def main(args: argparse.Namespace) -> dict:
                       await overhead(default, "hia", items, 2, "template"),
                       await overhead(with_llm, "hia", items, 2, "llm")]
         levels = [1, 8] if args.quick else [1, 8, 32, 64]
-        # Round trips per item, one after another: best-of-N is one round of parallel policy calls;
-        # HIA-greedy at budget 2 with the LLM optimizer is two rounds of (optimizer call, then policy call).
-        trips = {"best_of_n": 1, "hia": 4}
+        engines = {"template": default, "llm": with_llm}
         runs, bare_runs = [], []
-        for method in trips:
+        for run, (_, optimizer, trips) in RUNS.items():
             for c in levels:
-                size = run_size(c, trips[method], latency, args.quick)
-                bare_runs.append(await bare(method, c, size, latency, trips[method], policy_url, optimizer_url))
-                runs.append(await throughput(with_llm, method, c, size, 2, latency, trips[method], tmp))
+                size = run_size(c, trips, latency, args.quick)
+                bare_runs.append(await bare(run, c, size, latency, trips, policy_url, optimizer_url))
+                runs.append(await throughput(engines[optimizer], run, c, size, 2, latency, trips, tmp))
                 if args.profile and c == levels[-1]:
                     # a run of its own: the profiler's cost must not slow the measured one
                     profiler = cProfile.Profile()
                     profiler.enable()
-                    await throughput(with_llm, method, c, size, 2, latency, trips[method], tmp)
+                    await throughput(engines[optimizer], run, c, size, 2, latency, trips, tmp)
                     profiler.disable()
-                    write_profile(profiler, args.profile.with_name(f"{args.profile.stem}_{method}{args.profile.suffix}"))
+                    write_profile(profiler, args.profile.with_name(f"{args.profile.stem}_{run}{args.profile.suffix}"))
         top = levels[-1]
         ray = RayOptions(workers=args.ray_workers)
         ray_runs = [] if args.no_ray else [
-            await throughput(with_llm, method, top, run_size(top, trips[method], latency, args.quick), 2, latency,
-                             trips[method], tmp, ray=ray) for method in trips]
+            await throughput(engines[optimizer], run, top, run_size(top, trips, latency, args.quick), 2, latency,
+                             trips, tmp, ray=ray) for run, (_, optimizer, trips) in RUNS.items()]
         tmp.unlink(missing_ok=True)
     hia_default = next(r for r in per_method if r["method"] == "hia" and r["optimizer"] == "template")
     return {

@@ -104,20 +104,20 @@ def test_overhead_quick_writes_the_documented_summary(tmp_path):
     assert {(r["method"], r["optimizer"]) for r in summary["overhead_by_method"]} == {
         ("best_of_n", "template"), ("hia", "template"), ("hia", "llm")}
     assert summary["throughput_engine"] == "inprocess" and set(summary["throughput_fraction"]) == {"1", "8"}
-    assert all(set(by_method) == {"hia", "best_of_n"} and all(0 < f <= 1.05 for f in by_method.values())
+    assert all(set(by_method) == {"hia", "hia_llm", "best_of_n"} and all(0 < f <= 1.05 for f in by_method.values())
                for by_method in summary["throughput_fraction"].values())
     ray_runs = summary["ray_runs"]
     assert summary["ray_workers"] == 2 and {(r["engine"], r["method"]) for r in ray_runs} == {
-        ("ray", "hia"), ("ray", "best_of_n")}
+        ("ray", "hia"), ("ray", "hia_llm"), ("ray", "best_of_n")}
     assert all(r["failed"] == 0 for r in summary["throughput_runs"] + ray_runs)
     assert all(0 < r["throughput_fraction"] <= 1.05 and r["start_s"] > 0 for r in ray_runs)
     assert "engine overhead" in run.stdout and "throughput" in run.stdout
     # beside the bare openai client, same calls, same concurrency, in the same run
     assert set(summary["throughput_vs_bare"]) == {"1", "8"}
-    assert all(set(v) == {"hia", "best_of_n"} and all(0 < x < 2 for x in v.values())
+    assert all(set(v) == {"hia", "hia_llm", "best_of_n"} and all(0 < x < 2 for x in v.values())
                for v in summary["throughput_vs_bare"].values())
     assert {(r["method"], r["concurrency"]) for r in summary["bare_runs"]} == {
-        (m, c) for m in ("hia", "best_of_n") for c in (1, 8)}
+        (m, c) for m in ("hia", "hia_llm", "best_of_n") for c in (1, 8)}
     assert "against the bare openai client" in run.stdout
 
 

@@ -180,3 +180,8 @@ def test_the_readme_layout_names_every_folder_and_top_module() -> None:
     assert not missing, f"the README's layout leaves out {missing}"
     named = set(re.findall(r"hia/([a-z_]+)/", layout))
     assert named <= set(folders), f"the README's layout names folders that are gone: {sorted(named - set(folders))}"
+
+
+def test_the_readme_is_short_enough_to_read_at_once() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    assert len(readme) < 12_000, f"the README has {len(readme)} characters; move detail to docs/ (limit 12,000)"
