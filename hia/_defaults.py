@@ -119,6 +119,7 @@ BATCH_CONCURRENCY = 8  # alignments in flight at once in align_many
 ALLOCATION_PATIENCE = 2  # align_many(total_budget=): extra calls in a row without a better answer before an item stops
 RAY_WORKERS = 2  # worker actors of the Ray engine (align_many(engine="ray"), hia batch --engine ray)
 RAY_WORKER_CPUS = 1.0  # CPUs Ray sets aside for each worker
+RAY_MAX_LOCAL_WORKERS_PER_CORE = 2  # more workers than this on a local cluster only compete for its cores and memory
 RAY_ITEM_ATTEMPTS = 3  # times an item is sent again after its worker died, before it is recorded as WorkerLost
 RAY_START_TIMEOUT_S = 300.0  # for the workers to build their pipelines (models load on each)
 SERVE_PORT = 8000

@@ -365,3 +365,34 @@ def test_batch_items_that_are_not_items_are_refused_by_position(item, message, t
     with pytest.raises(InputError, match=message):
         asyncio.run(align_many(aligner, [item], output=tmp_path / "o.jsonl", progress=False))
     assert not (tmp_path / "o.jsonl").exists() or not (tmp_path / "o.jsonl").read_text()
+
+
+def test_ray_options_refuse_an_address_that_is_none_and_more_workers_than_the_cores_can_feed(monkeypatch):
+    from hia import RayOptions
+
+    with pytest.raises(InputError, match="a Ray address is 'auto', 'local', host:port or ray://host:port"):
+        RayOptions(address="garbage")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    with pytest.raises(InputError, match="6 workers on a local cluster of 2 cores"):
+        RayOptions(workers=6)
+    assert RayOptions(workers=4).workers == 4 and RayOptions(address="ray://10.0.0.1:10001", workers=64).workers == 64
+
+
+@pytest.mark.parametrize("option", ["--rewrites", "--policy-calls", "--train-prompts"])
+def test_calibrate_refuses_zero_of_anything_before_any_call(option, tmp_path, capsys):
+    from hia.cli import main
+
+    code = main(["calibrate", "--data", str(tmp_path / "h.jsonl"), option, "0", "--out", str(tmp_path / "h.json"),
+                 "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
+    assert code == 2 and f"{option} must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_a_file_named_parquet_that_is_not_parquet_is_a_data_error(tmp_path):
+    from hia.data import load_helpsteer
+    from hia.errors import DataError
+
+    path = tmp_path / "rows.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match="not a readable parquet file"):
+        load_helpsteer(path)

@@ -6,7 +6,7 @@ import argparse
 
 from hia import _defaults as D
 from hia.cli._common import add_endpoint_args, endpoints, settings_from
-from hia.errors import HiaError
+from hia.errors import HiaError, InputError
 from hia.rewards.model_files import model_file
 from hia.training.reference import train_reference
 
@@ -79,6 +79,11 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _calibrate(args: argparse.Namespace) -> int:
     import asyncio
     import random
+
+    for option in ("train_prompts", "heldout_prompts", "rewrites", "policy_calls", "max_tokens"):
+        value = getattr(args, option)
+        if value < 1:  # checked before anything is paid for
+            raise InputError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
 
     model_file(args.out)  # before the calls are paid for
     from hia.build import build, build_policy

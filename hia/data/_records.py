@@ -67,7 +67,11 @@ def _records(path: Path) -> Iterator[tuple[str, Any]]:
             import pyarrow.parquet as pq
         except ImportError:
             raise DataError(f"{path}: reading parquet needs pyarrow; pip install pyarrow") from None
-        for number, record in enumerate(pq.read_table(path).to_pylist(), 1):
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's own errors (ArrowInvalid, OSError) vary by version
+            raise DataError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc})") from None
+        for number, record in enumerate(table.to_pylist(), 1):
             yield f"{path}:record {number}", record
     else:
         raise DataError(f"{path}: unknown file type {suffix!r}; use .jsonl, .json or .parquet")

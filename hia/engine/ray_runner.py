@@ -36,6 +36,7 @@ the actors' constructor arguments, in memory: the specs' reprs hide them, so no 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ from hia.errors import BudgetExhausted, HiaError, InputError, WorkerLost
 from hia.models.chat import ChatReply, Message
 from hia.models.ratelimit import Pace, RateLimiter
 
+_ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$")
+
 
 @dataclass(frozen=True)
 class RayOptions:
@@ -69,6 +72,14 @@ class RayOptions:
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise InputError(f"workers must be a whole number of at least 1, got {self.workers!r}")
+        if self.address is not None and not (self.address in ("auto", "local") or _ADDRESS.match(str(self.address))):
+            raise InputError(f"a Ray address is 'auto', 'local', host:port or ray://host:port, got {self.address!r}")
+        if self.address is None and not os.environ.get("RAY_ADDRESS"):
+            cores = os.cpu_count() or 1
+            if self.workers > D.RAY_MAX_LOCAL_WORKERS_PER_CORE * cores:
+                raise InputError(f"{self.workers} workers on a local cluster of {cores} cores: each loads its own models "
+                                 f"(about 0.5 GB), and more than {D.RAY_MAX_LOCAL_WORKERS_PER_CORE} per core only "
+                                 "compete for them; use fewer, or join a larger cluster with --ray-address")
 
 
 @dataclass
