@@ -57,3 +57,16 @@ def test_one_aligned_request_is_a_tree_of_request_align_stages_and_calls(spans):
     # ids, counts and names only: no key, no prompt text, anywhere
     text = repr([(s.name, dict(s.attributes), [dict(e.attributes or {}) for e in s.events]) for s in finished])
     assert KEY not in text and "basil" not in text
+
+
+def test_a_streamed_requests_search_stays_in_the_requests_trace(spans):
+    spans.clear()
+    with LoopbackServer() as upstream, ProxyServer(upstream_url=upstream.base_url, model="m", api_key=KEY) as proxy:
+        client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0)
+        list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": PROMPT}], max_tokens=5,
+                                            stream=True, extra_body={"goal": "verbosity=1", "budget": 1}))
+    finished = spans.get_finished_spans()
+    [request] = [s for s in finished if s.name == "hia.request"]
+    [align] = [s for s in finished if s.name == "hia.align"]
+    assert align.parent is not None and align.parent.span_id == request.context.span_id
+    assert align.context.trace_id == request.context.trace_id

@@ -43,6 +43,30 @@ def span(name: str, **attributes: Value | None) -> Iterator[Any]:
         yield current
 
 
+def capture() -> Any:
+    """The current trace context, to carry into work that runs after its span ends (a stream)."""
+    if not _recording():
+        return None
+    from opentelemetry import context
+
+    return context.get_current()
+
+
+@contextmanager
+def within(captured: Any) -> Iterator[None]:
+    """Spans made in the block are children of `captured`'s span (nothing when it is None)."""
+    if captured is None:
+        yield
+        return
+    from opentelemetry import context
+
+    token = context.attach(captured)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
 def annotate(current: Any, **attributes: Value | None) -> None:
     """Add attributes to a span from `span` (nothing when it is None)."""
     if current is not None:

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hia import _defaults as D
-from hia.core.tracing import annotate, span
+from hia.core.tracing import annotate, capture, span, within
 from hia.errors import EndpointError, HiaError, InputError, redact
 from hia.serving.errors import ProxyError, as_proxy_error, error_body, error_response
 from hia.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -290,8 +290,12 @@ class ProxyApp:
         if not isinstance(stream_options, dict):
             raise InputError('stream_options must be an object such as {"include_usage": true}')
         if body.get("stream"):
+            trace_context = capture()  # the search runs after this route returns: keep it in the request's trace
+
             async def as_dict() -> dict:
-                return (await self._answer(request, chat, config.client.complete(chat), spend)).model_dump(exclude_none=True)
+                with within(trace_context):
+                    answer = await self._answer(request, chat, config.client.complete(chat), spend)
+                return answer.model_dump(exclude_none=True)
 
             return self._stream(stream_completion(
                 as_dict(), model=config.model, include_usage=bool(stream_options.get("include_usage")),
@@ -305,8 +309,11 @@ class ProxyApp:
         asked = config.client.parse_responses(create_kwargs(body, lower_headers(request), config.model, RESPONSES_FIELDS))
         spend = config.client.user_spend(asked.chat)
         if body.get("stream"):
+            trace_context = capture()
+
             async def as_dict() -> dict:
-                answer = await self._answer(request, asked.chat, config.client.respond(asked), spend)
+                with within(trace_context):
+                    answer = await self._answer(request, asked.chat, config.client.respond(asked), spend)
                 return answer.model_dump(exclude_none=True)
 
             return self._stream(stream_response(as_dict(), created=in_progress(asked, config.model),
