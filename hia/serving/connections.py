@@ -69,6 +69,3 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int) -> type[H11Pr
             super().connection_lost(exc)
 
     return GuardedH11Protocol
-
-
-
