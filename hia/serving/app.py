@@ -4,8 +4,9 @@ Routes: POST /v1/chat/completions, POST /v1/responses, GET /v1/models, GET /heal
 touches nothing), GET /ready (readiness: asks the upstream for its models), GET /metrics
 (Prometheus text; behind the token unless `metrics_public`). A chat or Responses request is
 aligned when it names a goal: in its body (what `extra_body` sends: top-level
-`goal`/`budget`/`method`, or an `hia` object), in headers (`X-HIA-Goal`, `X-HIA-Budget`, `X-HIA-Method`), or through the
-profile of its `user`. Otherwise it is passed to the upstream as it is.
+`goal`/`budget`/`method`, or an `hia` object), in headers (`X-HIA-Goal`, `X-HIA-Budget`,
+`X-HIA-Method`), or through the profile of its `user`. Otherwise it is passed to the upstream as
+it is.
 
 Every response carries `X-Request-ID` (the caller's, or a new one), which the log line of the
 request names too; log lines never hold headers or bodies.
