@@ -396,3 +396,14 @@ def test_a_file_named_parquet_that_is_not_parquet_is_a_data_error(tmp_path):
     path.write_bytes(b"not parquet at all")
     with pytest.raises(DataError, match="not a readable parquet file"):
         load_helpsteer(path)
+
+
+def test_a_trace_that_is_the_profiles_database_is_refused(tmp_path):
+    from hia.serving import ProxyServer
+    from hia.serving.profiles import ProfileStore
+
+    with ProfileStore(tmp_path / "profiles.sqlite") as store:
+        store.set("ana", "verbosity=1")
+        with pytest.raises(InputError, match="--trace .* is the input"):
+            ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", profiles=store, trace=tmp_path / "profiles.sqlite")
+        assert store.get("ana") is not None  # the database is untouched

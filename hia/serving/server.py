@@ -25,6 +25,7 @@ from hia.serving.profiles import ProfileStore
 from hia.serving.shared_spend import RedisDailyLimits
 from hia.serving.trace import TraceOptions, TraceWriter
 from hia.serving.wrapper import AsyncAlignedClient, wrap
+from hia.storage.jsonl import check_not_an_input
 from hia.storage.redis_store import RedisStore
 
 log = logging.getLogger("hia.serving")
@@ -82,6 +83,8 @@ class ProxyServer:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InputError(f"{name} must be a positive number, got {value!r}")
         check_url(upstream_url, "--upstream")
+        if trace is not None and profiles is not None:
+            check_not_an_input(trace, [profiles.path], "--trace")  # appending to the profiles database corrupts it
         self.model = model
         self.host, self.port = host, port
         self.header_timeout_s, self.max_connections_per_client = float(header_timeout_s), int(max_connections_per_client)
