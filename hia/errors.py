@@ -127,3 +127,10 @@ class WorkerLost(HiaError):
 class UnjudgeableGoalWarning(UserWarning):
     """A goal names an attribute the reference in use was measured unable to judge: answers would be
     chosen on noise for it. Issued once per goal and reference."""
+
+
+def check_type(name: str, value: object, kind: type | tuple[type, ...], wanted: str) -> None:
+    """A constructor argument of the wrong type is refused where it is given, not at the first
+    request it breaks (None means the default and always passes)."""
+    if value is not None and not isinstance(value, kind):
+        raise InputError(f"{name} must be {wanted}, got {type(value).__name__} {value!r:.60}")

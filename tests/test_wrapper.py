@@ -78,3 +78,25 @@ def test_bad_requests_are_typed_errors(server):
         ChatRequest.parse({"messages": MESSAGES, "goal": "verbosity=9"})
     with pytest.raises(TypeError, match="openai.OpenAI"):
         hia.wrap(object())
+
+
+@pytest.mark.parametrize("option, value", [("reference", "exact"), ("options", {"budget": 2}),
+                                           ("profiles", "profiles.sqlite"), ("rate_limiter", 5)])
+def test_an_option_of_the_wrong_type_is_refused_when_wrapping(server, option, value):
+    with pytest.raises(InputError, match=f"^{option} must be"):
+        hia.wrap(openai.OpenAI(base_url=server.base_url, api_key="k"), **{option: value})
+    if option != "rate_limiter":  # the proxy makes its own, from rate_limit=
+        with pytest.raises(InputError, match=f"^{option} must be"):
+            hia.serving.ProxyServer(upstream_url=server.base_url, model="m", **{option: value})
+
+
+def test_a_passed_through_error_keeps_its_class_status_and_body_without_the_key():
+    key = "f3a9c2e17b5d4086a1e2c3d4b5a69788"
+    with LoopbackServer(echo_status=422) as upstream:
+        client = hia.wrap(openai.OpenAI(base_url=upstream.base_url, api_key=key, max_retries=0))
+        with pytest.raises(openai.UnprocessableEntityError) as info:
+            client.chat.completions.create(model="m", messages=MESSAGES)
+    error = info.value
+    assert error.status_code == 422 and error.body["type"] == "invalid_request_error"
+    assert "cannot serve this request" in error.message and key not in error.message + error.response.text
+    assert key not in str(error.body) and "[redacted]" in error.response.json()["error"]["message"]

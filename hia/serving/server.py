@@ -14,7 +14,7 @@ import openai
 import uvicorn
 
 from hia import _defaults as D
-from hia.errors import InputError
+from hia.errors import InputError, check_type
 from hia.models.chat import check_url, public_url
 from hia.models.ratelimit import Pace, RateLimiter
 from hia.models.shared_ratelimit import RedisRateLimiter
@@ -83,6 +83,7 @@ class ProxyServer:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InputError(f"{name} must be a positive number, got {value!r}")
         check_url(upstream_url, "--upstream")
+        check_type("profiles", profiles, ProfileStore, "a hia.serving.profiles.ProfileStore")
         if trace is not None and profiles is not None:
             check_not_an_input(trace, [profiles.path], "--trace")  # appending to the profiles database corrupts it
         self.model = model

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -30,7 +31,7 @@ from pydantic import Field
 from hia.build import Pipeline, Settings, build
 from hia.core.loop import LoopThread
 from hia.core.results import AlignmentResult
-from hia.errors import InputError, redact
+from hia.errors import InputError, check_type, redact
 from hia.models.policy import AsyncChatPolicy, ChatPolicy
 from hia.models.ratelimit import Pace, SlotsOnly, admitting_http_client
 from hia.rewards.base import ReferenceRewardModel
@@ -63,6 +64,27 @@ def to_completion(result: AlignmentResult, model: str) -> AlignedChatCompletion:
     )
 
 
+def _redacted(value: Any, secrets: list[str | None]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secrets) for v in value]
+    return value
+
+
+def error_without_secrets(exc: openai.APIStatusError, secrets: list[str | None]) -> openai.APIStatusError:
+    """A copy of an openai status error (same class, status and headers) whose message, body and
+    response text went through `redact`."""
+    response = exc.response
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")}
+    # the response's own class: openai's HTTP library, whichever it is
+    clean = type(response)(response.status_code, headers=headers, content=redact(response.text, secrets).encode(),
+                           request=response.request)
+    return type(exc)(redact(exc.message, secrets), response=clean, body=_redacted(exc.body, secrets))
+
+
 class _Wrapper:
     """What the sync and async wrappers share: the pipeline, and one alignment of a parsed request."""
 
@@ -70,6 +92,16 @@ class _Wrapper:
                  reference: ReferenceRewardModel | None = None, options: SearchOptions | None = None,
                  knobs: KnobOptions = KnobOptions(), limits: DailyLimits | None = None,
                  rate_limiter: Pace | None = None) -> None:
+        for name, value, kind, wanted in (
+                ("pipeline", pipeline, Pipeline, "a Pipeline from hia.build.build(Settings(...))"),
+                ("profiles", profiles, ProfileStore, "a hia.serving.profiles.ProfileStore"),
+                ("reference", reference, ReferenceRewardModel,
+                 "a reference reward model object (for a reference by name, pass pipeline=build(Settings(reference=...)))"),
+                ("options", options, SearchOptions, "a hia.SearchOptions"),
+                ("knobs", knobs, KnobOptions, "a hia.serving.protocol.KnobOptions"),
+                ("limits", limits, DailyLimits, "a hia.serving.spend.DailyLimits"),
+                ("rate_limiter", rate_limiter, Pace, "a hia.RateLimiter")):
+            check_type(name, value, kind, wanted)
         self.wrapped = client
         self.knobs = knobs
         self.pipeline = pipeline or build(Settings())
@@ -113,6 +145,15 @@ class _Wrapper:
                 messages=alignment.context, **UserSpend.budget_of(spend, alignment.budget)))
         return to_completion(result, request.model)
 
+
+    @contextmanager
+    def passthrough_errors(self) -> Iterator[None]:
+        """The upstream's own error for a passthrough, with the key removed from its message, body
+        and response, as from every error an alignment raises."""
+        try:
+            yield
+        except openai.APIStatusError as exc:
+            raise error_without_secrets(exc, [getattr(self.wrapped, "api_key", None)]) from None
 
     def without_secrets(self, reply: Any) -> Any:
         """The upstream's own reply (a passthrough) with the key, or anything shaped like a secret,
@@ -185,7 +226,8 @@ class AlignedClient(_Wrapper):
             with UserSpend.passthrough(spend, tokens=request.token_ceiling(1)) as paid:
                 if self.rate_limiter is not None:
                     self.loop.run(self.rate_limiter.wait())
-                return paid(self.without_secrets(self.wrapped.chat.completions.create(**request.upstream)))
+                with self.passthrough_errors():
+                    return paid(self.without_secrets(self.wrapped.chat.completions.create(**request.upstream)))
         # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
         policy = ChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
                             base_url=str(self.wrapped.base_url), rate_limiter=self.rate_limiter,
@@ -198,7 +240,8 @@ class AlignedClient(_Wrapper):
             with UserSpend.passthrough(self.user_spend(request.chat), tokens=request.chat.token_ceiling(1)) as paid:
                 if self.rate_limiter is not None:
                     self.loop.run(self.rate_limiter.wait())
-                return paid(self.without_secrets(self.wrapped.responses.create(**request.upstream)))
+                with self.passthrough_errors():
+                    return paid(self.without_secrets(self.wrapped.responses.create(**request.upstream)))
         return to_response(self.complete(request.chat), request)
 
     def close(self) -> None:
@@ -228,7 +271,8 @@ class AsyncAlignedClient(_Wrapper):
             with UserSpend.passthrough(self.user_spend(request.chat), tokens=request.chat.token_ceiling(1)) as paid:
                 if self.pace is not None:
                     await self.pace.wait()
-                return paid(self.without_secrets(await self.sender.responses.create(**request.upstream)))
+                with self.passthrough_errors():
+                    return paid(self.without_secrets(await self.sender.responses.create(**request.upstream)))
         return to_response(await self.complete(request.chat), request)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
@@ -238,7 +282,8 @@ class AsyncAlignedClient(_Wrapper):
             with UserSpend.passthrough(spend, tokens=request.token_ceiling(1)) as paid:
                 if self.pace is not None:
                     await self.pace.wait()
-                return paid(self.without_secrets(await self.sender.chat.completions.create(**request.upstream)))
+                with self.passthrough_errors():
+                    return paid(self.without_secrets(await self.sender.chat.completions.create(**request.upstream)))
         policy = AsyncChatPolicy(request.model, client=self.sender.with_options(max_retries=0),
                                  base_url=str(self.wrapped.base_url), rate_limiter=self.pace,
                                  **request.policy_params())

@@ -52,8 +52,8 @@ class LoopbackServer:
         "reset", "malformed"); `context_words` rejects longer prompts with 400 like a real server;
         `api_key` makes it answer 401, echoing the key it got, as some providers do; `responder`
         writes the reply text from the request (default: `max_tokens` filler words); `echo_status` answers
-        every chat request with that status and an error message that quotes the Authorization header
-        it got, as a careless upstream might."""
+        every chat and Responses request with that status and an error message that quotes the
+        Authorization header it got and the key in it, as a careless upstream might."""
         self.echo_status = echo_status
         self.responder = responder
         self.script = list(script)
@@ -159,6 +159,9 @@ class LoopbackServer:
         if method == "POST" and path.rstrip("/").endswith("/responses"):
             request = json.loads(body or b"{}")
             self.responses_requests.append(request)
+            if self.echo_status is not None:
+                await self._echo(writer, headers)
+                return True
             await self._send(writer, 200, json.dumps(self._response(request)).encode())
             return True
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
@@ -169,10 +172,7 @@ class LoopbackServer:
         self.requests.append(request)
         self.headers.append(headers)
         if self.echo_status is not None:
-            self.outcomes[f"echo_{self.echo_status}"] += 1
-            await self._send(writer, self.echo_status, json.dumps({"error": {
-                "message": f"cannot serve this request, sent with authorization {headers.get('authorization', '')}",
-                "type": "invalid_request_error"}}).encode(), {"Retry-After": "0"})
+            await self._echo(writer, headers)
             return True
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             sent = headers.get("authorization", "").removeprefix("Bearer ")
@@ -219,6 +219,14 @@ class LoopbackServer:
         self.answered.append(request)
         return True
 
+    async def _echo(self, writer: asyncio.StreamWriter, headers: dict) -> None:
+        """The error of `echo_status`, quoting the Authorization header it got and the key in it, bare."""
+        self.outcomes[f"echo_{self.echo_status}"] += 1
+        sent = headers.get("authorization", "")
+        await self._send(writer, self.echo_status or 400, json.dumps({"error": {
+            "message": f"cannot serve this request, sent with authorization {sent} (key {sent.removeprefix('Bearer ')})",
+            "type": "invalid_request_error"}}).encode(), {"Retry-After": "0"})
+
     def _completion(self, request: dict) -> dict:
         prompt = " ".join(str(m.get("content", "")) for m in request.get("messages", []))
         if self.responder is not None:
@@ -238,7 +246,8 @@ class LoopbackServer:
 
     def _response(self, request: dict) -> dict:
         """A Responses API answer: `max_output_tokens` filler words, like a chat answer."""
-        text = " ".join(f"r{i}" for i in range(int(request.get("max_output_tokens") or 16)))
+        text = self.responder(request) if self.responder is not None else \
+            " ".join(f"r{i}" for i in range(int(request.get("max_output_tokens") or 16)))
         given = request.get("input")
         words = len(given.split()) if isinstance(given, str) else len(json.dumps(given).split())
         return {"id": f"resp_loopback_{len(self.responses_requests)}", "object": "response",
