@@ -407,3 +407,33 @@ def test_a_trace_that_is_the_profiles_database_is_refused(tmp_path):
         with pytest.raises(InputError, match="--trace .* is the input"):
             ProxyServer(upstream_url="http://127.0.0.1:9/v1", model="m", profiles=store, trace=tmp_path / "profiles.sqlite")
         assert store.get("ana") is not None  # the database is untouched
+
+
+RAY_JOIN = """
+import asyncio, sys
+from hia import AsyncChatPolicy, RayOptions, align_many
+from hia.build import Settings, build
+from hia.errors import HiaError
+aligner = build(Settings(reference="exact")).async_aligner(AsyncChatPolicy("m", base_url="http://127.0.0.1:9/v1", api_key="k"))
+try:
+    asyncio.run(align_many(aligner, [{"prompt": "Why?", "goal": "verbosity=1"}], output=sys.argv[2], engine="ray",
+                           ray=RayOptions(address=sys.argv[1]), progress=False))
+except HiaError as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("ray://127.0.0.1:10001", "MissingExtra joining ray://127.0.0.1:10001 goes through Ray Client"),
+])
+def test_joining_a_ray_cluster_that_cannot_be_joined_is_a_typed_error(tmp_path, address, expected):
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("grpc") is not None:
+        pytest.skip("ray[client] is installed here: a ray:// address would be tried for real")
+    # its own process: a Ray already started by another test would make ray.init() ignore the address
+    out = subprocess.run([sys.executable, "-c", RAY_JOIN, address, str(tmp_path / "o.jsonl")], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.startswith(expected), out.stdout + out.stderr[-2000:]

@@ -50,7 +50,7 @@ from hia.core.results import AlignmentResult
 from hia.core.usage import Usage
 from hia.engine.aligner import AlignerRecipe
 from hia.engine.journal import AnswerJournal, journaled_policy
-from hia.errors import BudgetExhausted, HiaError, InputError, WorkerLost
+from hia.errors import BudgetExhausted, HiaError, InputError, MissingExtra, WorkerLost
 from hia.models.chat import ChatReply, Message
 from hia.models.ratelimit import Pace, RateLimiter
 
@@ -257,9 +257,19 @@ class RayRunner:
         started = not ray.is_initialized()
         if started:
             local = options.address is None and not os.environ.get("RAY_ADDRESS")
-            ray.init(address=options.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                     **({"num_cpus": max(os.cpu_count() or 1, int(options.workers * options.worker_cpus))}
-                        if local else {}))
+            try:
+                ray.init(address=options.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                         **({"num_cpus": max(os.cpu_count() or 1, int(options.workers * options.worker_cpus))}
+                            if local else {}))
+            except ValueError as exc:
+                if "ray[client]" in str(exc):
+                    raise MissingExtra(f"joining {options.address} goes through Ray Client, which needs more than "
+                                       "Ray itself: pip install 'ray[client]'") from None
+                raise InputError(f"Ray refused the address {options.address!r}: {exc}") from None
+            except (ConnectionError, SystemExit) as exc:  # Ray exits when a cluster's control store never answers
+                raise InputError(f"no Ray cluster answered at {options.address or os.environ.get('RAY_ADDRESS')} "
+                                 f"({type(exc).__name__}); start one there with `ray start --head`, or leave the "
+                                 "address out for a local cluster") from None
         try:
             return cls._start_actors(ray, recipe, journal_path, fsync, options, concurrency, aligner.max_budget,
                                      started)
