@@ -29,7 +29,12 @@ def test_fits_per_community_and_prefers_the_chosen_kind(hash_embedder):
     model = CommunityPreferenceModel.fit(pairs(), min_pairs=50, embedder=hash_embedder)
     assert set(model.weights) == {"all", "3dprinting"}  # meta has 20 pairs, under min_pairs
     q = "Question 999: how do I fix warping problems on my printer?"
-    scores = model.score([q, q], [pairs()[5].chosen.replace("Question 5", "Question 999"), "No idea, sorry."], ["community"])
+    seen = {text for pair in pairs() for text in (pair.chosen, pair.rejected)}
+    detailed = ("Warping usually means the bed is too cold: check its temperature, lower the speed of the first "
+                "layer, then calibrate again; these are the settings that worked for my printer.")
+    curt = "Dunno, sorry about that."
+    assert detailed not in seen and curt not in seen  # answers the model never saw
+    scores = model.score([q, q], [detailed, curt], ["community"])
     assert scores.shape == (2, 1) and np.all((scores > 0) & (scores < 4))
     assert scores[0, 0] > scores[1, 0]
 

@@ -20,11 +20,16 @@ def test_slots_are_one_interval_apart():
     assert slots[0] <= time.time()  # the first request goes now
 
 
-def test_a_burst_passes_at_once_after_an_idle_spell():
+def test_a_burst_passes_at_once_after_an_idle_spell(monkeypatch):
+    import types
+
+    from hia.models import ratelimit
+
+    now = 1_000_000.0  # a stopped clock: the slots depend on the limiter alone, not on how fast this runs
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now, monotonic=time.monotonic))
     limiter = RateLimiter(10, burst=2)
-    now = time.time()
     slots = [limiter.claim() for _ in range(4)]
-    assert all(s <= now + 0.01 for s in slots[:3]) and slots[3] >= now + 0.05  # the burst beyond the first, then spacing
+    assert slots[:3] == [now] * 3 and slots[3] == pytest.approx(now + 0.1)  # the burst beyond the first, then spacing
     assert limiter.capacity == 12
 
 

@@ -202,7 +202,10 @@ def test_a_stream_starts_within_a_second_though_the_search_takes_longer():
 
 
 def test_a_hundred_concurrent_aligned_requests_connect_at_once_and_all_complete():
-    with LoopbackServer(latency_s=0.3) as up, \
+    # Each upstream answer takes 2.5 s, far longer than the proxy takes to pass a hundred requests
+    # on: had anything on the way (a pool, a semaphore, a worker) a cap under 90, the upstream
+    # could never see more than that cap at once.
+    with LoopbackServer(latency_s=2.5) as up, \
             ProxyServer(upstream_url=up.base_url, model="m") as p:
         async def one(c: openai.AsyncOpenAI, i: int) -> str:
             reply = await c.chat.completions.create(model="m", messages=[{"role": "user", "content": f"Question {i}?"}],
@@ -219,13 +222,10 @@ def test_a_hundred_concurrent_aligned_requests_connect_at_once_and_all_complete(
             finally:
                 await asyncio.gather(*(c.close() for c in clients))
 
-        started = time.monotonic()
         answers = asyncio.run(all_at_once())
-        elapsed = time.monotonic() - started
     failures = [a for a in answers if isinstance(a, BaseException)]
     assert failures == [] and len(up.requests) == 100
-    assert up.max_in_flight >= 50  # the upstream saw them concurrently, not a handful at a time
-    assert elapsed < 100 * 0.3 / 4
+    assert up.max_in_flight >= 90  # the upstream saw them together, not a handful at a time
 
 
 def test_proxy_limits_are_checked(upstream):

@@ -44,11 +44,17 @@ def test_heads_from_id2label_batches_and_ranges(tiny_model):
     assert np.allclose(scores, one_by_one, atol=1e-5)  # batching (with padding) changes nothing
     raw = rm.raw(prompts, responses)
     assert np.allclose(scores[:, 0], np.clip(raw[:, 1], 0, 4), atol=1e-6)
+    assert np.allclose(scores[:, 1], np.clip(raw[:, 0], 0, 4), atol=1e-6)
 
 
 def test_explicit_heads_and_affine_mapping(tiny_model):
-    rm = TransformersRewardModel(tiny_model, heads={"complexity": 2}, affine={"complexity": (0.0, 3.25)}, device="cpu")
-    assert np.allclose(rm.score(["how"], ["sun"], ["complexity"]), 3.25)
+    rm = TransformersRewardModel(tiny_model, heads={"complexity": 2}, affine={"complexity": (100.0, 2.0)}, device="cpu")
+    prompts, responses = ["how"] * 3, ["sun", "water it daily", "soil and sun"]
+    raw = rm.raw(prompts, responses)
+    # a random model's heads differ by little: the slope makes a wrong head index show
+    assert np.all(100.0 * np.abs(raw[:, 2] - raw[:, [0, 1]].T) > 0.01)
+    assert np.allclose(rm.score(prompts, responses, ["complexity"])[:, 0], np.clip(100.0 * raw[:, 2] + 2.0, 0, 4),
+                       atol=1e-4)
     with pytest.raises(RewardModelError, match="no head for"):
         rm.score(["how"], ["sun"], ["verbosity"])
 
