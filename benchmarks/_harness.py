@@ -57,13 +57,25 @@ def add_run_args(parser: argparse.ArgumentParser, *, items: int, max_prompt_word
                         help="the embedded policy: small (Qwen2.5-Coder-0.5B, default here for speed) or medium "
                              "(the 1.5B that hia align starts by default); results of medium go to <name>_medium.*")
     parser.add_argument("--heuristic-file", type=Path, help="a learned heuristic from `hia calibrate` (default: the shipped heuristic)")
+    parser.add_argument("--memory-dir", type=Path,
+                        help="the shipped heuristic starts from the policy memory in this folder (from `hia calibrate "
+                             "--memory-dir` or `benchmarks/stage2.py --save-calibration`; default: nothing learned)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=results)
 
 
 def run_name(base: str, args: argparse.Namespace) -> str:
-    """The file stem of a run's rows and results: one per policy, so runs on two policies never mix."""
-    return base if args.policy == "small" else f"{base}_{args.policy}"
+    """The file stem of a run's rows and results: one per policy, and one for a heuristic that starts
+    from a calibration, so runs that differ in either never mix."""
+    name = base if args.policy == "small" else f"{base}_{args.policy}"
+    return f"{name}_calibrated" if getattr(args, "memory_dir", None) else name
+
+
+def heuristic_name(args: argparse.Namespace) -> str:
+    """Which heuristic a run's HIA used, for its results file."""
+    if args.heuristic_file:
+        return Path(args.heuristic_file).name
+    return f"shipped, from the policy memory in {Path(args.memory_dir).name}" if args.memory_dir else "shipped"
 
 
 def apply_defaults(args: argparse.Namespace) -> None:
@@ -270,7 +282,8 @@ async def run_all(items: Sequence[BenchItem], plan: Plan, *, aligners: dict[str,
 
 
 async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_path: Path, max_tokens: int,
-                              optimizer: str, policy: str = "small", heuristic_file: str | None = None) -> list[dict]:
+                              optimizer: str, policy: str = "small", heuristic_file: str | None = None,
+                              memory_dir: str | None = None) -> list[dict]:
     """Every planned row on the embedded local models, resuming from `rows_path`. A run that is
     already complete is returned as it is, without starting the models, so re-summarising costs
     nothing. Online learning is off, so no answer teaches the heuristic used for another."""
@@ -286,8 +299,10 @@ async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_pa
         policy = build_policy(Endpoint(local.policy.base_url, local.policy.alias), blocking=False, max_tokens=max_tokens)
         rewriter = Endpoint(local.optimizer.base_url, local.optimizer.alias) if local.optimizer is not None else None
         search = SearchOptions(online_learning=False, objective=plan.objective)
-        # nothing remembered from earlier runs: the shipped heuristic starts from its prior alone
-        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, remember_policy=False, search=search))
+        # Nothing remembered from earlier runs, unless memory_dir names what a calibration taught:
+        # the shipped heuristic then starts from it (and, online learning off, adds nothing to it).
+        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, remember_policy=memory_dir is not None,
+                                  memory_dir=memory_dir, search=search))
         # each reference steers its own runs; everything else is the pipeline hia builds for any caller
         aligners = {name: pipeline.async_aligner(policy, reference=reference) for name, reference in plan.references.items()}
         its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, max_tokens) if plan.its_hub_budget else None

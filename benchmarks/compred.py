@@ -24,7 +24,16 @@ import asyncio
 import random
 from pathlib import Path
 
-from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_name, run_on_local_models, write_outputs
+from _harness import (
+    BenchItem,
+    Plan,
+    add_run_args,
+    apply_defaults,
+    heuristic_name,
+    run_name,
+    run_on_local_models,
+    write_outputs,
+)
 from helpsteer import judgeable
 
 from hia import Goal
@@ -93,12 +102,13 @@ async def main(args: argparse.Namespace) -> None:
           f"other questions; goals: community + {measured}; searches {plan.searches} at {plan.budgets}")
     rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / f"{run_name('compred', args)}_rows.jsonl",
                                      max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
-                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None)
+                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None,
+                                     memory_dir=str(args.memory_dir) if args.memory_dir else None)
     write_outputs(run_name("compred", args), rows, plan, args.out_dir, n_items=len(bench), community=preference.community,
                   training_pairs=len(training), attributes=["community", *measured],
                   data=str(args.compred or Path(args.stackexchange).name), max_tokens=args.max_tokens,
                   optimizer=args.optimizer, policy=args.policy,
-                  heuristic=Path(args.heuristic_file).name if args.heuristic_file else "shipped", quick=args.quick)
+                  heuristic=heuristic_name(args), quick=args.quick)
 
 
 if __name__ == "__main__":

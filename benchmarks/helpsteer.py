@@ -23,7 +23,16 @@ import json
 import random
 from pathlib import Path
 
-from _harness import BenchItem, Plan, add_run_args, apply_defaults, run_name, run_on_local_models, write_outputs
+from _harness import (
+    BenchItem,
+    Plan,
+    add_run_args,
+    apply_defaults,
+    heuristic_name,
+    run_name,
+    run_on_local_models,
+    write_outputs,
+)
 
 from hia import Goal
 from hia import _defaults as D
@@ -83,10 +92,11 @@ async def main(args: argparse.Namespace) -> None:
           f"best-of-N at {plan.bon_budgets}, its-hub at {plan.its_hub_budget}, optimizer {args.optimizer}, policy {args.policy}")
     rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / f"{run_name('helpsteer', args)}_rows.jsonl",
                                      max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
-                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None)
+                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None,
+                                     memory_dir=str(args.memory_dir) if args.memory_dir else None)
     write_outputs(run_name("helpsteer", args), rows, plan, args.out_dir, n_items=len(bench), attributes=attributes,
                   data=Path(args.data).name, max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
-                  heuristic=Path(args.heuristic_file).name if args.heuristic_file else "shipped", quick=args.quick)
+                  heuristic=heuristic_name(args), quick=args.quick)
 
 
 if __name__ == "__main__":

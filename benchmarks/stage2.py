@@ -49,9 +49,11 @@ from hia.core.objectives import get_objective
 from hia.core.results import Candidate
 from hia.core.stats import spearman
 from hia.models.embeddings import shared_embedder
+from hia.models.local import EMBEDDED_POLICIES
 from hia.models.optimizer import goal_conditioned_prompt
 from hia.rewards.heuristic import ZeroShotHeuristic
 from hia.rewards.policy_heuristic import PolicyHeuristic
+from hia.rewards.policy_memory import PolicyMemory, memory_file, policy_key
 from hia.rewards.shipped import default_heuristic
 from hia.search.filters import FilterSettings, stage1, stage2
 from hia.storage.cache import Cache
@@ -109,9 +111,10 @@ async def answer_all(bench: list[BenchItem], pools: dict[str, list[Candidate]], 
 
 
 def calibrated_heuristic(embedder: object, dev: list[BenchItem], pools: dict[str, list[Candidate]],
-                         rows: list[dict], reference: str) -> PolicyHeuristic:
-    """The shipped heuristic, taught every development answer as online learning would teach it."""
-    heuristic = default_heuristic(embedder)  # type: ignore[arg-type]
+                         rows: list[dict], reference: str, memory: PolicyMemory | None = None) -> PolicyHeuristic:
+    """The shipped heuristic, taught every development answer as online learning would teach it
+    (into `memory` when one is given, as hia keeps it for a policy)."""
+    heuristic = default_heuristic(embedder, memory)  # type: ignore[arg-type]
     by_id = {item.id: item for item in dev}
     for r in rows:
         item = by_id[r["item"]]
@@ -221,6 +224,15 @@ def main(args: argparse.Namespace) -> None:
                       "calibrated": calibrated_heuristic(embedder, dev, dev_pools, dev_rows, reference)}
         report["by_reference"][reference] = measure(bench, pools, rows, reference, heuristics, args.objective)
     report.update(report["by_reference"]["trained"])  # the trained reference is hia's default
+    if args.save_calibration:  # what the development answers taught, as hia keeps it for the embedded policy
+        who = policy_key("http://127.0.0.1/v1", EMBEDDED_POLICIES["small"].alias)
+        target = memory_file(args.save_calibration, who)
+        target.unlink(missing_ok=True)
+        memory = PolicyMemory(target, policy=who)
+        calibrated_heuristic(embedder, dev, dev_pools, dev_rows, "trained", memory)
+        memory.flush()
+        report["calibration_file"] = target.name
+        print(f"wrote the calibrated policy memory to {target}")
     report["verbosity_obedience"] = obedience(rows)
     path = args.out_dir / "stage2.json"
     path.write_text(json.dumps(report, indent=2))
@@ -237,6 +249,9 @@ if __name__ == "__main__":
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a HelpSteer or HelpSteer2 file with ratings")
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--save-calibration", type=Path,
+                        help="a folder: keep what the development answers taught (trained reference) as the policy "
+                             "memory of the embedded 0.5B, for the quality benchmarks' --memory-dir")
     parser.add_argument("--calibration-items", type=int, default=16,
                         help="development items whose answers teach the `calibrated` heuristic")
     parser.add_argument("--survivors", type=int, default=6, help="survivors answered per item, the root included")

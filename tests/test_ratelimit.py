@@ -93,3 +93,27 @@ def test_a_policy_with_a_limiter_never_sends_more_than_the_rate_in_a_second_even
 def test_a_rate_that_is_not_a_positive_number_is_refused(rate):
     with pytest.raises(InputError, match="rate limit"):
         RateLimiter(rate)
+
+
+def test_the_blocking_wrapper_passes_calls_through_at_the_rate_from_many_threads():
+    import concurrent.futures
+
+    import openai
+
+    import hia
+
+    rate, n = 10, 30
+    with LoopbackServer() as upstream:
+        client = hia.wrap(openai.OpenAI(base_url=upstream.base_url, api_key="k", max_retries=0),
+                          rate_limiter=RateLimiter(rate))
+
+        def one(i: int) -> str:
+            return client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}],
+                                                  max_tokens=2).choices[0].message.content
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(n)))
+        client.close()
+        arrivals = sorted(upstream.arrivals)
+    assert len(answers) == n and len(arrivals) == n
+    assert busiest_second(arrivals) <= rate  # admitted as each request went out, not before

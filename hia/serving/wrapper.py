@@ -32,7 +32,8 @@ from hia.build import Pipeline, Settings, build
 from hia.core.loop import LoopThread
 from hia.core.results import AlignmentResult
 from hia.errors import InputError, check_type, redact
-from hia.models.policy import AsyncChatPolicy, ChatPolicy
+from hia.models.chat import twin_settings
+from hia.models.policy import AsyncChatPolicy
 from hia.models.ratelimit import Pace, SlotsOnly, admitting_http_client
 from hia.rewards.base import ReferenceRewardModel
 from hia.search.options import SearchOptions
@@ -210,44 +211,46 @@ class _Chat:
         self.completions = completions
 
 
-class AlignedClient(_Wrapper):
-    """An `openai.OpenAI` whose chat.completions.create and responses.create align answers when asked."""
+class AlignedClient:
+    """An `openai.OpenAI` whose chat.completions.create and responses.create align answers when asked.
+
+    The blocking twin of AsyncAlignedClient: that client's code, on a private event loop, plus one
+    send. It works through an `openai.AsyncOpenAI` made like the one given (key, URL, organisation,
+    project, headers, query, timeout and retries; not a custom http_client), so a passthrough is
+    paced, redacted and admitted by a rate limiter at its send exactly as an async one is.
+    Everything but the two create() calls is the given client's own."""
 
     def __init__(self, client: openai.OpenAI, **options: Any) -> None:
-        super().__init__(client, **options)
+        self.wrapped = client
+        self.twin = AsyncAlignedClient(openai.AsyncOpenAI(**{**twin_settings(client), "max_retries": client.max_retries}),
+                                       **options)
         self.loop = LoopThread()
         self.chat = _Chat(_SyncCompletions(self))
         self.responses = _SyncResponses(self)
 
+    def __getattr__(self, name: str) -> Any:
+        if name in ("wrapped", "twin"):  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+    def parse(self, kwargs: Mapping[str, Any]) -> ChatRequest:
+        return self.twin.parse(kwargs)
+
+    def parse_responses(self, kwargs: Mapping[str, Any]) -> ResponsesRequest:
+        return self.twin.parse_responses(kwargs)
+
     def complete(self, request: ChatRequest) -> ChatCompletion:
-        """The answer to a parsed request: aligned, or the wrapped client's own."""
-        spend = self.user_spend(request)
-        if request.alignment is None:
-            with UserSpend.passthrough(spend, tokens=request.token_ceiling(1)) as paid:
-                if self.rate_limiter is not None:
-                    self.loop.run(self.rate_limiter.wait())
-                with self.passthrough_errors():
-                    return paid(self.without_secrets(self.wrapped.chat.completions.create(**request.upstream)))
-        # The wrapped client makes the policy calls; hia retries, so the client's own retries are off.
-        policy = ChatPolicy(request.model, client=self.wrapped.with_options(max_retries=0),
-                            base_url=str(self.wrapped.base_url), rate_limiter=self.rate_limiter,
-                            **request.policy_params())
-        return self.loop.run(self.aligned(request, policy, spend))
+        """The answer to a parsed request: aligned, or the upstream's own."""
+        return self.loop.run(self.twin.complete(request))
 
     def respond(self, request: ResponsesRequest) -> Response:
         """The answer to a parsed Responses request: aligned, or the upstream's own."""
-        if request.alignment is None:
-            with UserSpend.passthrough(self.user_spend(request.chat), tokens=request.chat.token_ceiling(1)) as paid:
-                if self.rate_limiter is not None:
-                    self.loop.run(self.rate_limiter.wait())
-                with self.passthrough_errors():
-                    return paid(self.without_secrets(self.wrapped.responses.create(**request.upstream)))
-        return to_response(self.complete(request.chat), request)
+        return self.loop.run(self.twin.respond(request))
 
     def close(self) -> None:
+        self.loop.run(self.twin.close())
         self.loop.close()
         self.wrapped.close()
-        self.pipeline.close()
 
 
 class AsyncAlignedClient(_Wrapper):
