@@ -244,3 +244,36 @@ def test_dataset_budget_compares_both_allocations_at_the_same_total(tmp_path):
     assert sum(report["adaptive_calls_per_item"]) <= 4 and sum(report["adaptive_why"].values()) == 2
     for name in ("euclidean", "goal_met"):
         assert set(report[name]) == {"even", "adaptive", "adaptive - even"}
+
+
+def test_the_stage2_calibration_learns_a_policy_that_overshoots_and_keeps_it_as_a_policy_memory(tmp_path):
+    import asyncio
+
+    import numpy as np
+    import stage2
+
+    from hia import Goal, TemplateOptimizer
+    from hia.core.attributes import requested_levels
+    from hia.core.results import Candidate
+    from hia.rewards.policy_memory import PolicyMemory
+    from hia.rewards.shipped import default_heuristic
+    from tests.fakes import HashEmbedder
+
+    goal = Goal.parse("verbosity=1")
+    items = [_harness.BenchItem(f"d{k}", f"How do I look after plant number {k}?", {"trained": goal}) for k in range(4)]
+    pools = {item.id: [Candidate(id=j, prompt=p, round=1, source="optimizer") for j, p in enumerate(
+        asyncio.run(TemplateOptimizer().propose(item.prompt, goal, 3, original=item.prompt)), 1)] for item in items}
+    # this policy writes a level and a half longer than each rewrite asks for
+    rows = [{"item": item.id, "candidate": c.id, "seed": s, "prompt": c.prompt,
+             "scores": {"trained": {"verbosity": min(4.0, requested_levels(c.prompt, ["verbosity"])["verbosity"] + 1.5)}}}
+            for item in items for c in pools[item.id] for s in range(2)]
+    memory = PolicyMemory(tmp_path / "memory.json", policy="local m")
+    calibrated = stage2.calibrated_heuristic(HashEmbedder(), items, pools, rows, "trained", memory)
+    memory.flush()
+    question, prompt = items[0].prompt, pools[items[0].id][0].prompt
+    asked = requested_levels(prompt, ["verbosity"])["verbosity"]
+    before = default_heuristic(HashEmbedder()).predict_for(question, [prompt], ["verbosity"])[0, 0]
+    after = calibrated.predict_for(question, [prompt], ["verbosity"])[0, 0]
+    assert before < asked + 0.5 < asked + 1.0 < after  # it learned the overshoot
+    reread = default_heuristic(HashEmbedder(), PolicyMemory(tmp_path / "memory.json"))
+    assert np.isclose(reread.predict_for(question, [prompt], ["verbosity"])[0, 0], after, atol=1e-3)
