@@ -87,7 +87,8 @@ def error_without_secrets(exc: openai.APIStatusError, secrets: list[str | None])
 
 
 class _Wrapper:
-    """What the sync and async wrappers share: the pipeline, and one alignment of a parsed request."""
+    """The wrapper's parts that do no I/O of their own: the options, checked once, the parsing,
+    the users' spend and one alignment of a parsed request (the blocking client runs the async one)."""
 
     def __init__(self, client: Any, *, pipeline: Pipeline | None = None, profiles: ProfileStore | None = None,
                  reference: ReferenceRewardModel | None = None, options: SearchOptions | None = None,
@@ -145,7 +146,6 @@ class _Wrapper:
                 alignment.prompt, alignment.goal, method=alignment.method, objective=alignment.objective,
                 messages=alignment.context, **UserSpend.budget_of(spend, alignment.budget)))
         return to_completion(result, request.model)
-
 
     @contextmanager
     def passthrough_errors(self) -> Iterator[None]:
