@@ -10,8 +10,8 @@
                                     extra_body={"goal": "verbosity=1"})
     reply.output_text                  # the same, through the Responses API
 
-Without a goal (and no profile for the request's `user`), `create` is the wrapped client's own
-call, unchanged. The goal and budget may be keyword arguments, `extra_body` fields (flat or
+Without a goal (and no profile for the request's `user`), `create` passes the request to the
+upstream unchanged and returns its own answer, with any key in it redacted. The goal and budget may be keyword arguments, `extra_body` fields (flat or
 under "hia"), or the caller's profile. Policy calls go through the wrapped client with the
 caller's model and sampling parameters; the reported usage sums every internal call.
 """
