@@ -105,6 +105,7 @@ def test_unauthorised_requests_get_401_in_the_openai_shape(upstream):
         with pytest.raises(openai.AuthenticationError) as info:
             client(p, key="wrong-key").chat.completions.create(model="m", messages=MESSAGES)
         assert error_of(info.value.response)["type"] == "authentication_error"
+        assert error_of(info.value.response)["code"] == "invalid_api_key"
         assert client(p, key=TOKEN).chat.completions.create(model="m", messages=MESSAGES, max_tokens=2).choices
 
 
@@ -267,12 +268,14 @@ def test_unknown_routes_need_the_token_slashes_do_not_redirect_and_bad_stream_op
     with ProxyServer(upstream_url=upstream.base_url, model="m", token=TOKEN) as p:
         root = p.base_url.removesuffix("/v1")
         for path, token, status in (("/v1/secret-route", None, 401), ("/v1/secret-route", TOKEN, 404),
-                                    ("/health/", TOKEN, 404)):
+                                    ("/health/", TOKEN, 404), ("/v1/chat/completions", TOKEN, 405)):
             request = urllib.request.Request(root + path, headers={"Authorization": f"Bearer {token}"} if token else {})
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(request)
             assert info.value.code == status, path
-            assert info.value.headers["X-Request-ID"] and error_of_raw(info.value)["code"]
+            assert info.value.headers["X-Request-ID"]
+            assert error_of_raw(info.value)["code"] == {401: "invalid_api_key", 404: "not_found",
+                                                        405: "method_not_allowed"}[status]
         body = json.dumps({"messages": MESSAGES, "stream": True, "stream_options": "x"}).encode()
         request = urllib.request.Request(p.base_url + "/chat/completions", data=body, headers={
             "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
