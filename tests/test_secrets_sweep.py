@@ -30,34 +30,35 @@ STATUSES = [200, 400, 404, 422, 429, 500]
 ALIGNED = {"goal": "verbosity=1", "budget": 2}
 
 
-def shown(exc: openai.APIError) -> str:
-    response = getattr(exc, "response", None)
-    return f"{exc} {exc.body} {response.text if response is not None else ''}"
+def reply_text(reply) -> str:
+    """What a client is shown of a reply: a stream's every chunk, or the reply and its alignment."""
+    if hasattr(reply, "__iter__") and not hasattr(reply, "model_dump_json"):
+        return "".join(chunk.model_dump_json() for chunk in reply)  # an error event raises here
+    return reply.model_dump_json() + (reply.alignment.to_json() if getattr(reply, "alignment", None) else "")
+
+
+def error_text(exc: Exception) -> str:
+    """What a client is shown of an error: openai's with its body and response, hia's with the
+    alignment it carries."""
+    if isinstance(exc, openai.APIError):
+        response = getattr(exc, "response", None)
+        return f"{exc} {exc.body} {response.text if response is not None else ''}"
+    result = getattr(exc, "result", None)
+    return f"{exc!s} {exc!r} {result.to_json() if result is not None else ''}"
 
 
 def outcome(call) -> str:
-    """What a client is shown: the reply, or the error with its body and the alignment it carries."""
     try:
-        reply = call()
-        if hasattr(reply, "__iter__") and not hasattr(reply, "model_dump_json"):
-            return "".join(chunk.model_dump_json() for chunk in reply)
-        return reply.model_dump_json() + (reply.alignment.to_json() if getattr(reply, "alignment", None) else "")
-    except openai.APIError as exc:  # a status, or an error event in a stream
-        return shown(exc)
-    except hia.HiaError as exc:
-        result = getattr(exc, "result", None)
-        return f"{exc!s} {exc!r} {result.to_json() if result is not None else ''}"
+        return reply_text(call())
+    except (openai.APIError, hia.HiaError) as exc:
+        return error_text(exc)
 
 
 async def async_outcome(call) -> str:
     try:
-        reply = await call()
-        return reply.model_dump_json() + (reply.alignment.to_json() if getattr(reply, "alignment", None) else "")
-    except openai.APIError as exc:  # a status, or an error event in a stream
-        return shown(exc)
-    except hia.HiaError as exc:
-        result = getattr(exc, "result", None)
-        return f"{exc!s} {exc!r} {result.to_json() if result is not None else ''}"
+        return reply_text(await call())
+    except (openai.APIError, hia.HiaError) as exc:
+        return error_text(exc)
 
 
 @pytest.mark.parametrize("status", STATUSES)
