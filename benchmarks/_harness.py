@@ -68,7 +68,7 @@ def run_name(base: str, args: argparse.Namespace) -> str:
     """The file stem of a run's rows and results: one per policy, and one for a heuristic that starts
     from a calibration, so runs that differ in either never mix."""
     name = base if args.policy == "small" else f"{base}_{args.policy}"
-    return f"{name}_calibrated" if getattr(args, "memory_dir", None) else name
+    return f"{name}_calibrated" if args.memory_dir else name
 
 
 def heuristic_name(args: argparse.Namespace) -> str:
@@ -282,8 +282,8 @@ async def run_all(items: Sequence[BenchItem], plan: Plan, *, aligners: dict[str,
 
 
 async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_path: Path, max_tokens: int,
-                              optimizer: str, policy: str = "small", heuristic_file: str | None = None,
-                              memory_dir: str | None = None) -> list[dict]:
+                              optimizer: str, policy: str = "small", heuristic_file: Path | None = None,
+                              memory_dir: Path | None = None) -> list[dict]:
     """Every planned row on the embedded local models, resuming from `rows_path`. A run that is
     already complete is returned as it is, without starting the models, so re-summarising costs
     nothing. Online learning is off, so no answer teaches the heuristic used for another."""
@@ -301,8 +301,9 @@ async def run_on_local_models(items: Sequence[BenchItem], plan: Plan, *, rows_pa
         search = SearchOptions(online_learning=False, objective=plan.objective)
         # Nothing remembered from earlier runs, unless memory_dir names what a calibration taught:
         # the shipped heuristic then starts from it (and, online learning off, adds nothing to it).
-        pipeline = build(Settings(optimizer=rewriter, heuristic_file=heuristic_file, remember_policy=memory_dir is not None,
-                                  memory_dir=memory_dir, search=search))
+        pipeline = build(Settings(optimizer=rewriter, heuristic_file=str(heuristic_file) if heuristic_file else None,
+                                  remember_policy=memory_dir is not None, memory_dir=str(memory_dir) if memory_dir else None,
+                                  search=search))
         # each reference steers its own runs; everything else is the pipeline hia builds for any caller
         aligners = {name: pipeline.async_aligner(policy, reference=reference) for name, reference in plan.references.items()}
         its_lm = its_hub_lm(local.policy.base_url, local.policy.alias, max_tokens) if plan.its_hub_budget else None

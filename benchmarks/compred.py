@@ -102,8 +102,7 @@ async def main(args: argparse.Namespace) -> None:
           f"other questions; goals: community + {measured}; searches {plan.searches} at {plan.budgets}")
     rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / f"{run_name('compred', args)}_rows.jsonl",
                                      max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
-                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None,
-                                     memory_dir=str(args.memory_dir) if args.memory_dir else None)
+                                     heuristic_file=args.heuristic_file, memory_dir=args.memory_dir)
     write_outputs(run_name("compred", args), rows, plan, args.out_dir, n_items=len(bench), community=preference.community,
                   training_pairs=len(training), attributes=["community", *measured],
                   data=str(args.compred or Path(args.stackexchange).name), max_tokens=args.max_tokens,

@@ -92,8 +92,7 @@ async def main(args: argparse.Namespace) -> None:
           f"best-of-N at {plan.bon_budgets}, its-hub at {plan.its_hub_budget}, optimizer {args.optimizer}, policy {args.policy}")
     rows = await run_on_local_models(bench, plan, rows_path=args.out_dir / f"{run_name('helpsteer', args)}_rows.jsonl",
                                      max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
-                                     heuristic_file=str(args.heuristic_file) if args.heuristic_file else None,
-                                     memory_dir=str(args.memory_dir) if args.memory_dir else None)
+                                     heuristic_file=args.heuristic_file, memory_dir=args.memory_dir)
     write_outputs(run_name("helpsteer", args), rows, plan, args.out_dir, n_items=len(bench), attributes=attributes,
                   data=Path(args.data).name, max_tokens=args.max_tokens, optimizer=args.optimizer, policy=args.policy,
                   heuristic=heuristic_name(args), quick=args.quick)

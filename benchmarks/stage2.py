@@ -87,7 +87,7 @@ async def answer_all(bench: list[BenchItem], pools: dict[str, list[Candidate]], 
             if (item.id, c.prompt, s) not in done]
     if todo:
         writer = JsonlWriter(rows_path)
-        with LocalModels("template") as local:
+        with LocalModels("template", "small") as local:  # the 0.5B, as the report says, whatever hia's default
             policy = build_policy(Endpoint(local.policy.base_url, local.policy.alias), blocking=False,
                                   max_tokens=max_tokens)
             started = time.perf_counter()
@@ -110,8 +110,8 @@ async def answer_all(bench: list[BenchItem], pools: dict[str, list[Candidate]], 
     return [{**r, "candidate": wanted[(r["item"], r["prompt"])]} for r in done.values() if (r["item"], r["prompt"]) in wanted]
 
 
-def calibrated_heuristic(embedder: object, dev: list[BenchItem], pools: dict[str, list[Candidate]],
-                         rows: list[dict], reference: str, memory: PolicyMemory | None = None) -> PolicyHeuristic:
+def calibrated_heuristic(embedder: object, dev: list[BenchItem], rows: list[dict], reference: str,
+                         memory: PolicyMemory | None = None) -> PolicyHeuristic:
     """The shipped heuristic, taught every development answer as online learning would teach it
     (into `memory` when one is given, as hia keeps it for a policy)."""
     heuristic = default_heuristic(embedder, memory)  # type: ignore[arg-type]
@@ -221,7 +221,7 @@ def main(args: argparse.Namespace) -> None:
     report["calibration_answers"] = len(dev_rows)
     for reference in references:
         heuristics = {"shipped": default_heuristic(embedder), "zero_shot": ZeroShotHeuristic(embedder),
-                      "calibrated": calibrated_heuristic(embedder, dev, dev_pools, dev_rows, reference)}
+                      "calibrated": calibrated_heuristic(embedder, dev, dev_rows, reference)}
         report["by_reference"][reference] = measure(bench, pools, rows, reference, heuristics, args.objective)
     report.update(report["by_reference"]["trained"])  # the trained reference is hia's default
     if args.save_calibration:  # what the development answers taught, as hia keeps it for the embedded policy
@@ -229,7 +229,7 @@ def main(args: argparse.Namespace) -> None:
         target = memory_file(args.save_calibration, who)
         target.unlink(missing_ok=True)
         memory = PolicyMemory(target, policy=who)
-        calibrated_heuristic(embedder, dev, dev_pools, dev_rows, "trained", memory)
+        calibrated_heuristic(embedder, dev, dev_rows, "trained", memory)
         memory.flush()
         report["calibration_file"] = target.name
         print(f"wrote the calibrated policy memory to {target}")

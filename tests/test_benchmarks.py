@@ -268,7 +268,7 @@ def test_the_stage2_calibration_learns_a_policy_that_overshoots_and_keeps_it_as_
              "scores": {"trained": {"verbosity": min(4.0, requested_levels(c.prompt, ["verbosity"])["verbosity"] + 1.5)}}}
             for item in items for c in pools[item.id] for s in range(2)]
     memory = PolicyMemory(tmp_path / "memory.json", policy="local m")
-    calibrated = stage2.calibrated_heuristic(HashEmbedder(), items, pools, rows, "trained", memory)
+    calibrated = stage2.calibrated_heuristic(HashEmbedder(), items, rows, "trained", memory)
     memory.flush()
     question, prompt = items[0].prompt, pools[items[0].id][0].prompt
     asked = requested_levels(prompt, ["verbosity"])["verbosity"]
