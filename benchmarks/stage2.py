@@ -17,13 +17,18 @@ stage 2's own rule, and its pick is compared with a random survivor and with the
 - spearman: the within-item Spearman of predicted against true reward;
 - pick_minus_random: pick's true reward minus the mean of the survivors', paired by item, with a
   bootstrap 95% interval;
-- oracle_share: (pick - random) / (oracle - random), over the items where the oracle beats random.
+- oracle_share: (pick - random) / (oracle - random), over the items where the oracle beats random;
+- split_seed_minus_random: choose by one seed's answers, be paid by the other seed's: what knowing
+  one answer per prompt ahead would gain. The oracle chooses and is paid by the same answers, so
+  it also gains the seeds' noise; this is a ceiling no heuristic can be blamed for missing.
 
 `shipped` is the heuristic hia ships (the question prior, nothing learned about the policy yet);
 `zero_shot` the untrained ZeroShotHeuristic; `calibrated` the shipped one after learning from
 every answer to --calibration-items development-split items, built and answered the same way
 (what `hia calibrate` or a day of use teaches it; no evaluation prompt is among them). Online
-learning is off while the evaluation items are ranked. Results go to
+learning is off while the evaluation items are ranked. `development_cv` judges calibration on
+the development items alone, each ranked by the heuristic calibrated on the others (leave one
+out): the only numbers a setting of the heuristic may be chosen by. Results go to
 benchmarks/results/stage2.json; the answers to stage2_rows.jsonl and, for the development items,
 stage2_calibration_rows.jsonl (a rerun resumes from both).
 """
@@ -36,6 +41,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from _harness import BenchItem, bootstrap
@@ -51,6 +57,7 @@ from hia.core.stats import spearman
 from hia.models.embeddings import shared_embedder
 from hia.models.local import EMBEDDED_POLICIES
 from hia.models.optimizer import goal_conditioned_prompt
+from hia.rewards.base import HeuristicRewardModel
 from hia.rewards.heuristic import ZeroShotHeuristic
 from hia.rewards.policy_heuristic import PolicyHeuristic
 from hia.rewards.policy_memory import PolicyMemory, memory_file, policy_key
@@ -124,15 +131,33 @@ def calibrated_heuristic(embedder: object, dev: list[BenchItem], rows: list[dict
     return heuristic
 
 
+def leave_one_out(embedder: object, dev: list[BenchItem], rows: list[dict], reference: str) -> Callable[[BenchItem], PolicyHeuristic]:
+    """Per development item, the heuristic calibrated on every other one: how calibration can be
+    judged, and its settings chosen, without an evaluation prompt."""
+    return lambda item: calibrated_heuristic(embedder, [d for d in dev if d.id != item.id],
+                                             [r for r in rows if r["item"] != item.id], reference)
+
+
+def split_seed_gain(per_prompt: list[list[float]]) -> float:
+    """Choose by one seed's answers and be paid by the other's (both ways, averaged), minus a random
+    survivor on the paying seed: what knowing one answer per prompt ahead is worth, free of the
+    noise the oracle, which chooses and is paid by the same answers, fits."""
+    draws = np.array([a[:2] for a in per_prompt])  # prompts x 2 seeds
+    return float(np.mean([draws[np.argmax(draws[:, s]), 1 - s] - draws[:, 1 - s].mean() for s in (0, 1)]))
+
+
 def measure(bench: list[BenchItem], pools: dict[str, list[Candidate]], rows: list[dict], reference: str,
-            heuristics: dict, objective: str) -> dict:
+            heuristics: dict[str, HeuristicRewardModel | Callable[[BenchItem], HeuristicRewardModel]],
+            objective: str) -> dict:
+    """Each heuristic's pick against a random survivor and the oracle. A heuristic may be given per
+    item (a function of the item), as leave_one_out gives it."""
     reward = get_objective(objective)
     answers: dict[tuple[str, int], list[float]] = {}
     for r in rows:
         goal = next(b for b in bench if b.id == r["item"]).goals[reference]
         answers.setdefault((r["item"], r["candidate"]), []).append(reward(r["scores"][reference], goal))
     out: dict = {}
-    spreads, ranges, shares = [], [], []
+    spreads, ranges, shares, split_gains = [], [], [], []
     truth: dict[str, np.ndarray] = {}
     for item in bench:
         ids = [c.id for c in pools[item.id]]
@@ -146,6 +171,8 @@ def measure(bench: list[BenchItem], pools: dict[str, list[Candidate]], rows: lis
         between = float(means.var())  # of the prompts' mean rewards
         within = float(np.mean([np.var(a) for a in per_prompt]))  # of one prompt's answers, across seeds
         shares.append(between / (between + within) if between + within > 0 else 0.0)
+        split_gains.append(split_seed_gain(per_prompt))
+    split_mean, split_ci = bootstrap(split_gains)
     for name, heuristic in heuristics.items():
         gains, oracle_shares, rhos, picks = [], [], [], []
         for item in bench:
@@ -153,7 +180,8 @@ def measure(bench: list[BenchItem], pools: dict[str, list[Candidate]], rows: lis
                 continue
             means = truth[item.id]
             fresh = [Candidate(id=c.id, prompt=c.prompt, round=c.round, source=c.source) for c in pools[item.id]]
-            chosen = stage2(fresh, item.goals[reference], heuristic, reward, keep=1, question=item.prompt)[0]
+            ranker = heuristic if isinstance(heuristic, HeuristicRewardModel) else heuristic(item)
+            chosen = stage2(fresh, item.goals[reference], ranker, reward, keep=1, question=item.prompt)[0]
             pick = means[[c.id for c in pools[item.id]].index(chosen.id)]
             random_mean, best = float(means.mean()), float(means.max())
             gains.append(pick - random_mean)
@@ -169,6 +197,7 @@ def measure(bench: list[BenchItem], pools: dict[str, list[Candidate]], rows: lis
             "n_items": len(gains),
             "spread": {"mean_sd": round(float(np.mean(spreads)), 4), "mean_max_minus_min": round(float(np.mean(ranges)), 4)},
             "between_share": round(float(np.mean(shares)), 4),
+            "split_seed_minus_random": {"mean": round(split_mean, 4), "ci95": [round(v, 4) for v in split_ci]},
             "spearman": round(float(np.mean(rhos)), 4) if rhos else None,
             "spearman_items": len(rhos),
             "pick_minus_random": {"mean": round(mean, 4), "ci95": [round(v, 4) for v in ci]},
@@ -216,13 +245,18 @@ def main(args: argparse.Namespace) -> None:
                     "data": Path(args.data).name, "max_tokens": args.max_tokens, "objective": args.objective,
                     "policy": "Qwen2.5-Coder-0.5B-Instruct (embedded)", "quick": args.quick,
                     "machine": f"{platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} cores",
-                    "by_reference": {}}
+                    "by_reference": {}, "development_cv": {}}
     report["calibration_items"] = len(dev)
     report["calibration_answers"] = len(dev_rows)
     for reference in references:
         heuristics = {"shipped": default_heuristic(embedder), "zero_shot": ZeroShotHeuristic(embedder),
                       "calibrated": calibrated_heuristic(embedder, dev, dev_rows, reference)}
         report["by_reference"][reference] = measure(bench, pools, rows, reference, heuristics, args.objective)
+        # The numbers any setting of the heuristic may be chosen by: development items only.
+        report["development_cv"][reference] = measure(
+            dev, dev_pools, dev_rows, reference,
+            {"shipped": default_heuristic(embedder),
+             "calibrated_leave_one_out": leave_one_out(embedder, dev, dev_rows, reference)}, args.objective)
     report.update(report["by_reference"]["trained"])  # the trained reference is hia's default
     if args.save_calibration:  # what the development answers taught, as hia keeps it for the embedded policy
         who = policy_key("http://127.0.0.1/v1", EMBEDDED_POLICIES["small"].alias)
@@ -236,11 +270,13 @@ def main(args: argparse.Namespace) -> None:
     report["verbosity_obedience"] = obedience(rows)
     path = args.out_dir / "stage2.json"
     path.write_text(json.dumps(report, indent=2))
-    for reference, found in report["by_reference"].items():
+    for reference, found in [*report["by_reference"].items(),
+                             *((f"{r} (development, leave one out)", f) for r, f in report["development_cv"].items())]:
         for name, m in found.items():
             print(f"{reference:<8} {name:<10} pick-random {m['pick_minus_random']['mean']:+.3f} "
                   f"{m['pick_minus_random']['ci95']}, oracle share {m['oracle_share']}, spearman {m['spearman']}, "
-                  f"between share {m['between_share']}, spread sd {m['spread']['mean_sd']}")
+                  f"between share {m['between_share']}, spread sd {m['spread']['mean_sd']}, "
+                  f"split-seed choice {m['split_seed_minus_random']['mean']:+.3f}")
     print(f"wrote {path}")
 
 

@@ -70,6 +70,9 @@ def test_the_stage2_diagnostic_scores_an_oracle_a_contrarian_and_the_spread():
     assert contrarian["pick_minus_random"]["mean"] < 0 and contrarian["oracle_share"] < 0
     assert oracle["between_share"] > 0.9  # the prompts differ far more than the seeds
     assert abs(oracle["spread"]["mean_max_minus_min"] - 1.9) < 1e-6
+    # chosen by one seed, paid by the other: seed 1's rewards -0.1, -0.9, -1.9 (gain 0.867 over their
+    # mean), seed 0's -0.1, -1.1, -2.1 (gain 1.0); prompt 0 is chosen both ways
+    assert abs(oracle["split_seed_minus_random"]["mean"] - (0.8667 + 1.0) / 2) < 1e-3
 
 
 def test_losses_name_every_comparison_an_hia_variant_loses():
@@ -277,3 +280,6 @@ def test_the_stage2_calibration_learns_a_policy_that_overshoots_and_keeps_it_as_
     assert before < asked + 0.5 < asked + 1.0 < after  # it learned the overshoot
     reread = default_heuristic(HashEmbedder(), PolicyMemory(tmp_path / "memory.json"))
     assert np.isclose(reread.predict_for(question, [prompt], ["verbosity"])[0, 0], after, atol=1e-3)
+    # leave one out: the item ranked is not among the answers its heuristic learned from
+    held_out = stage2.leave_one_out(HashEmbedder(), items, rows, "trained")(items[0])
+    assert held_out.memory.evidence("verbosity") == sum(1 for r in rows if r["item"] != items[0].id)
