@@ -73,6 +73,15 @@ def test_the_stage2_diagnostic_scores_an_oracle_a_contrarian_and_the_spread():
     # chosen by one seed, paid by the other: seed 1's rewards -0.1, -0.9, -1.9 (gain 0.867 over their
     # mean), seed 0's -0.1, -1.1, -2.1 (gain 1.0); prompt 0 is chosen both ways
     assert abs(oracle["split_seed_minus_random"]["mean"] - (0.8667 + 1.0) / 2) < 1e-3
+    assert abs(oracle["oracle_minus_random"] - (-0.1 + 1.0333)) < 1e-3
+
+
+def test_the_split_seed_choice_is_paid_by_the_seed_it_did_not_choose_by():
+    import stage2
+
+    # each prompt wins on one seed only: chosen by seed 0, prompt 0 pays 0.0 on seed 1 (mean 0.25);
+    # chosen by seed 1, prompt 1 pays 0.0 on seed 0 (mean 0.5). Paid by the choosing seed it would gain.
+    assert abs(stage2.split_seed_gain([[1.0, 0.0], [0.0, 0.5]]) - (-0.25 - 0.5) / 2) < 1e-9
 
 
 def test_losses_name_every_comparison_an_hia_variant_loses():
