@@ -48,6 +48,15 @@ def test_stage1_drops_repeats_of_evaluated_prompts(embedder):
     assert pool[0].reason == "duplicate of a prompt already evaluated"
 
 
+def test_stage1_drops_rewordings_of_evaluated_prompts_and_keeps_new_asks(embedder):
+    # Not the same text: the same question and near-identical instructions, by their embeddings.
+    pool = cands("How can I keep my basil alive indoors? Answer in two sentences.",
+                 "How do I keep basil alive indoors? Give a detailed answer with every step.")
+    kept = stage1(pool, PROMPT, embedder, earlier=["How do I keep basil alive indoors? Answer in two sentences."])
+    assert [c.id for c in kept] == [1]
+    assert pool[0].reason == "duplicate of a prompt already evaluated"
+
+
 def test_a_long_answer_is_not_a_prompt():
     settings = FilterSettings()
     long_text = "How to keep basil: " + "water it daily and give it sun " * 15

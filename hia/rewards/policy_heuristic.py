@@ -64,6 +64,11 @@ def prior_precision() -> np.ndarray:
     return np.diag(1.0 / sd ** 2)
 
 
+# The prior's terms of the posterior, built once: the posterior is rebuilt after every answer learned.
+_PRIOR_PRECISION = prior_precision()
+_PRIOR_PRECISION_MEAN = _PRIOR_PRECISION @ prior_mean()
+
+
 class PolicyHeuristic(HeuristicRewardModel):
     """The shipped heuristic (see the module's docstring). `prior` None: every question's prior
     is the middle of the scale. `memory`: where what is learned about the policy is kept (None:
@@ -118,9 +123,8 @@ class PolicyHeuristic(HeuristicRewardModel):
                 return cached
             xtx, xty = self.memory.statistics(attribute, FEATURES)
             noise = D.HEURISTIC_NOISE_SD ** 2
-            precision = prior_precision() + xtx / noise
-            covariance = np.linalg.inv(precision)
-            mean = covariance @ (prior_precision() @ prior_mean() + xty / noise)
+            covariance = np.linalg.inv(_PRIOR_PRECISION + xtx / noise)
+            mean = covariance @ (_PRIOR_PRECISION_MEAN + xty / noise)
             self._posterior[attribute] = (mean, covariance)
             return mean, covariance
 

@@ -145,28 +145,32 @@ def stage1(candidates: Sequence[Candidate], original: str, embedder: Embedder,
     questions, earlier_questions = question_vectors[:n], question_vectors[n:]
     instructions, earlier_instructions = instruction_vectors[:n], instruction_vectors[n:]
 
+    # Similarities of every pair at once, in two products: a search compares each candidate with
+    # all kept before it and all evaluated ones, and pair-by-pair products dominated this stage.
     def alike(q: np.ndarray, i: np.ndarray, other_q: np.ndarray, other_i: np.ndarray) -> np.ndarray:
-        return np.minimum(other_q @ q, other_i @ i) >= settings.duplicate_similarity
+        return np.minimum(q @ other_q.T, i @ other_i.T) >= settings.duplicate_similarity
 
+    twins = alike(questions, instructions, questions, instructions)
+    repeats = alike(questions, instructions, earlier_questions, earlier_instructions).any(axis=1) if m \
+        else np.zeros(n, dtype=bool)
     seen_text = {normal_text(p) for p in earlier}
-    text_of = {c.id: normal_text(c.prompt) for c in alive}
-    kept: list[tuple[Candidate, np.ndarray, np.ndarray]] = []
-    for c, q, i in zip(alive, questions, instructions):
+    text_of = [normal_text(c.prompt) for c in alive]
+    kept: list[int] = []
+    for j, (c, q) in enumerate(zip(alive, questions)):
         c.similarity = round(float(q @ origin), 4)
         if c is not root and c.similarity < settings.drift_similarity:
             c.drop("stage1", f"drift: similarity {c.similarity:.2f} of its question to the prompt < {settings.drift_similarity:.2f}")
             continue
-        if c is not root and (text_of[c.id] in seen_text or (m and alike(q, i, earlier_questions, earlier_instructions).any())):
+        if c is not root and (text_of[j] in seen_text or repeats[j]):
             c.drop("stage1", "duplicate of a prompt already evaluated")
             continue
-        twin = next((k for k, kq, ki in kept if text_of[k.id] == text_of[c.id]
-                     or bool(alike(q, i, kq[None], ki[None])[0])), None)
+        twin = next((k for k in kept if text_of[k] == text_of[j] or twins[j, k]), None)
         if twin is not None and c is not root:
-            c.drop("stage1", f"near-duplicate of candidate #{twin.id}")
+            c.drop("stage1", f"near-duplicate of candidate #{alive[twin].id}")
             continue
         c.keep()
-        kept.append((c, q, i))
-    return [c for c, _, _ in kept]
+        kept.append(j)
+    return [alive[j] for j in kept]
 
 
 def residual_offsets(answered: Sequence[Candidate], attributes: Sequence[str]) -> dict[str, float]:
