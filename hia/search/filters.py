@@ -146,7 +146,7 @@ def stage1(candidates: Sequence[Candidate], original: str, embedder: Embedder,
     instructions, earlier_instructions = instruction_vectors[:n], instruction_vectors[n:]
 
     # Similarities of every pair at once, in two products: a search compares each candidate with
-    # all kept before it and all evaluated ones, and pair-by-pair products dominated this stage.
+    # all kept before it and all evaluated ones, and one small product per pair was this stage's largest cost.
     def alike(q: np.ndarray, i: np.ndarray, other_q: np.ndarray, other_i: np.ndarray) -> np.ndarray:
         return np.minimum(q @ other_q.T, i @ other_i.T) >= settings.duplicate_similarity
 
